@@ -23,7 +23,6 @@ _EXPORTS = {
     "load_image": "vlx.image", "from_array": "vlx.image",
     "load_classifier": "vlx.models",
     "render_html": "vlx.report", "write_explanation": "vlx.report",
-    "attribute": "vlx.attribute", "get_method": "vlx.attribute",
     "AttributionMap": "vlx.types", "ClassTarget": "vlx.types", "ContrastTarget": "vlx.types",
     "Explanation": "vlx.types", "ImageInput": "vlx.types", "MetricResult": "vlx.types", "Region": "vlx.types",
     "RegionDescription": "vlx.types", "Verbalization": "vlx.types",

@@ -1,0 +1,106 @@
+"""Model loading, logits unwrapping, layer resolution and token-grid inference."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+from vlx.errors import ModelNotAvailable, UsageError
+from vlx.models import load_classifier
+from vlx.models.classifier import unwrap_logits
+from vlx.models.layers import find_default_layer, resolve_layer, to_spatial, token_grid
+
+
+def test_unwrap_logits_variants():
+    from transformers.modeling_outputs import ImageClassifierOutput
+
+    t = torch.randn(2, 5)
+    assert unwrap_logits(t) is t
+    assert unwrap_logits((t, torch.zeros(1))) is t
+    assert unwrap_logits({"logits": t}) is t
+    assert unwrap_logits(ImageClassifierOutput(logits=t)) is t
+    with pytest.raises(TypeError):
+        unwrap_logits("nope")
+
+
+@pytest.mark.parametrize("tokens,hw,expected", [
+    (197, (224, 224), (1, 14, 14)),    # ViT: CLS + 14×14
+    (198, (224, 224), (2, 14, 14)),    # DeiT: CLS + distillation
+    (201, (224, 224), (5, 14, 14)),    # CLS + 4 registers
+    (196, (224, 224), (0, 14, 14)),    # no prefix
+    (17, (32, 32), (1, 4, 4)),
+    (129, (128, 256), (1, 8, 16)),     # rectangular input
+])
+def test_token_grid(tokens, hw, expected):
+    assert token_grid(tokens, hw) == expected
+
+
+def test_to_spatial_drops_prefix_and_keeps_order():
+    grid = torch.arange(16.0).view(1, 16, 1)
+    toks = torch.cat([torch.full((1, 1, 1), -1.0), grid], dim=1)    # CLS first
+    out = to_spatial(toks, (32, 32))
+    assert out.shape == (1, 1, 4, 4)
+    assert out[0, 0, 0, 1] == 1.0 and out[0, 0, 1, 0] == 4.0 and out.min() == 0
+
+
+def test_resolve_layer_paths():
+    m = nn.Sequential(OrderedDict(body=nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3)),
+                                  head=nn.Linear(4, 2)))
+    assert resolve_layer(m, "body.-1")[0] == "body.2"
+    assert resolve_layer(m, "body.0")[1] is m.body[0]
+    assert resolve_layer(m, "head")[1] is m.head
+    with pytest.raises(UsageError, match="not found"):
+        resolve_layer(m, "body.nope")
+
+
+def test_default_layer_cnn_is_last_spatial_layer(effnet):
+    # found by the generic rule, without the loader's hint
+    x = effnet.to_input(__import__("numpy").zeros((224, 224, 3), "uint8"))
+    assert find_default_layer(effnet.module, x) == "_bn1"
+
+
+def test_hf_vit_loads_from_folder_with_penultimate_block(tiny_vit_dir):
+    m = load_classifier(f"hf:{tiny_vit_dir}", "cpu")
+    name, _ = m.layer("auto")
+    assert name.endswith(".0")               # 2 blocks → the penultimate is block 0
+    assert m.labels == ["thing 0", "thing 1", "thing 2"] and m.input_size == (32, 32)
+
+
+def test_class_index_parsing(effnet):
+    assert effnet.class_index(285) == 285
+    assert effnet.class_index("285") == 285
+    assert effnet.class_index("Egyptian cat") == 285
+    assert effnet.class_index("tabby") == 281           # a synonym of "tabby, tabby cat"
+    with pytest.raises(UsageError, match="out of range"):
+        effnet.class_index(1000)
+    with pytest.raises(UsageError, match="Did you mean"):
+        effnet.class_index("tigr cat")
+
+
+def test_unknown_specs_fail_in_one_line(tmp_path):
+    with pytest.raises(UsageError, match="unknown model"):
+        load_classifier("resnet-9000", "cpu")
+    with pytest.raises(ModelNotAvailable, match="not on this machine"):
+        load_classifier("hf:someone/not-a-model", "cpu")
+    with pytest.raises(ModelNotAvailable, match="no such local folder"):
+        load_classifier(f"hf:{tmp_path}/missing/model", "cpu")
+
+
+def test_unknown_device():
+    from vlx.device import resolve_device
+
+    with pytest.raises(UsageError):
+        resolve_device("tpu")
+    assert resolve_device("cpu").type == "cpu"
+
+
+def test_core_never_imports_torchvision():
+    import subprocess
+    import sys
+
+    code = ("import sys, vlx, vlx.pipeline, vlx.cli; import vlx.attribute, vlx.models; "
+            "assert 'torchvision' not in sys.modules and 'timm' not in sys.modules, 'heavy extra imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,91 @@
+"""End to end on the real embedded classifier: prediction, regions, text, report files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vlx.pipeline import Explainer
+from vlx.report import write_explanation
+from vlx.verbalize import pct, percentages
+
+CAT_CLASSES = {281, 282, 283, 284, 285, 286, 287}   # tabby, tiger cat, Persian, Siamese, Egyptian, cougar, lynx
+CAT_X_END = 390                                      # in chelsea.png the cat fills x < ~390
+
+
+@pytest.fixture(scope="module")
+def explainer(effnet):
+    return Explainer(effnet, "gradcam")
+
+
+@pytest.fixture(scope="module")
+def expl(explainer, chelsea):
+    return explainer.explain(chelsea)
+
+
+def test_cat_in_top3(expl):
+    assert CAT_CLASSES & set(expl.prediction.indices[:3])
+    assert expl.target.primary == expl.prediction.indices[0]
+
+
+def test_top_region_overlaps_the_cat(expl):
+    r = expl.regions[0]
+    inside = r.mask[:, :CAT_X_END].sum() / r.mask.sum()
+    assert inside > 0.9
+    assert r.score_after_removal is not None and r.score_after_removal < expl.target_score
+
+
+def test_regions_hold_the_stated_mass(expl):
+    pos = np.clip(expl.attribution.values, 0, None)
+    for r in expl.regions:
+        assert r.attribution_mass == pytest.approx(pos[r.mask].sum() / pos.sum(), rel=1e-6)
+        assert r.area_fraction == pytest.approx(r.mask.mean(), rel=1e-6)
+        x0, y0, x1, y1 = r.bbox_xyxy
+        assert r.mask[y0:y1, x0:x1].sum() == r.mask.sum()
+    masses = [r.attribution_mass for r in expl.regions]
+    assert masses == sorted(masses, reverse=True)
+
+
+def test_text_numbers_equal_json_facts(expl, tmp_path):
+    paths = write_explanation(expl, tmp_path / "chelsea")
+    data = json.loads(paths["json"].read_text())
+    text = data["verbalization"]["text"]
+    facts = {f["key"]: f["value"] for f in data["verbalization"]["facts"]}
+    expected = [pct(data["target"]["score"])]
+    for i, r in enumerate(data["regions"][:2]):
+        k = f"region{i + 1}"
+        assert facts[f"{k}.attribution_mass"] == r["attribution_mass"]
+        assert facts[f"{k}.score_after_removal"] == r["score_after_removal"]
+        assert r["position"] in text
+        expected += [pct(r["area_fraction"]), pct(r["attribution_mass"]), pct(r["score_after_removal"])]
+    assert percentages(text) == expected
+    assert data["target"]["label"] in text and facts["confidence"] == data["target"]["score"]
+    for key in ("model", "method", "target", "regions", "verbalization", "timing_s"):
+        assert key in data
+    m = np.load(paths["map"])
+    assert m.dtype == np.float32 and m.shape == expl.image.size_hw
+
+
+def test_explicit_target_changes_the_explained_class(explainer, chelsea):
+    e = explainer.explain(chelsea, target="tiger cat")
+    assert e.target.primary == 282 and "tiger cat" in e.verbalization.text
+    assert "top class is Egyptian cat" in e.verbalization.text
+
+
+def test_report_is_self_contained_and_escaped(explainer, chelsea, tmp_path):
+    import dataclasses
+
+    evil = dataclasses.replace(chelsea, id="<script>alert(1)</script>")
+    html = write_explanation(explainer.explain(evil), tmp_path / "x")["html"].read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    assert html.count("data:image/png;base64,") == 3
+    assert "http://" not in html and "https://" not in html      # nothing fetched when opened
+
+
+def test_detailed_style_states_descriptions(effnet, chelsea):
+    e = Explainer(effnet, style="detailed").explain(chelsea)
+    d = e.regions[0].description
+    assert d is not None and d.labels and d.colors
+    assert d.labels[0] in e.verbalization.text
