@@ -5,14 +5,20 @@ their patch grid automatically (``vlx.models.layers.to_spatial``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from vlx.attribute.base import AttributionMethod
 from vlx.attribute.hooks import capture
 from vlx.models.classifier import ImageClassifier
-from vlx.models.layers import to_spatial
+from vlx.models.layers import first_tensor, to_spatial
 from vlx.registry import METHODS
 from vlx.types import Target
+
+EPS = 1e-7
 
 
 class CAMBase(AttributionMethod):
@@ -23,6 +29,12 @@ class CAMBase(AttributionMethod):
     def attribute(self, model: ImageClassifier, x: torch.Tensor, target: Target,
                   layer: str | None = None) -> torch.Tensor:
         _, module = model.layer(layer)
+        if not self.needs_gradients:
+            with torch.no_grad(), capture(module) as cap:
+                model.logits(x)
+            if cap.output is None:
+                raise RuntimeError(f"layer {layer!r} produced no tensor in the forward pass")
+            return self.combine_forward(model, x, target, module, to_spatial(cap.output, tuple(x.shape[-2:])))
         x = x.detach().requires_grad_(True)
         with torch.enable_grad(), capture(module) as cap:
             score = target.score(model.logits(x))
@@ -38,6 +50,12 @@ class CAMBase(AttributionMethod):
         """Channel weights ``(B, C)`` from activations and gradients ``(B, C, h, w)``."""
         raise NotImplementedError
 
+    def combine_forward(self, model: ImageClassifier, x: torch.Tensor, target: Target, module: torch.nn.Module,
+                        acts: torch.Tensor) -> torch.Tensor:
+        """Gradient-free CAMs (``needs_gradients = False``): the map ``(B, h, w)`` from the
+        activations ``(B, C, h, w)``, with further forward passes where the method needs them."""
+        raise NotImplementedError
+
     def combine(self, acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
         """The map ``(B, h, w)``: ReLU of the weighted sum of activation channels."""
         w = self.weights(acts, grads)
@@ -51,3 +69,185 @@ class GradCAM(CAMBase):
 
     def weights(self, acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
         return grads.mean(dim=(2, 3))
+
+
+@METHODS.register("gradcampp")
+class GradCAMPlusPlus(CAMBase):
+    """Grad-CAM++ (Chattopadhay et al. 2018), with the usual closed form for the second and third
+    derivatives of ``exp(score)``: ``alpha = g^2 / (2 g^2 + sum(A) g^3)``, weights
+    ``sum(alpha * ReLU(g))`` over positions."""
+
+    name = "gradcampp"
+    summary = "Grad-CAM++: gradients weighted per position by higher-order terms."
+
+    def weights(self, acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+        g2, g3 = grads.pow(2), grads.pow(3)
+        denom = 2 * g2 + acts.sum(dim=(2, 3), keepdim=True) * g3
+        alpha = torch.where(grads != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)),
+                            torch.zeros_like(g2))
+        return (alpha * torch.relu(grads)).sum(dim=(2, 3))
+
+
+@METHODS.register("xgradcam")
+class XGradCAM(CAMBase):
+    """XGrad-CAM (Fu et al. 2020): weights ``sum(A * g) / sum(A)`` over positions."""
+
+    name = "xgradcam"
+    summary = "XGrad-CAM: gradients weighted by normalised activations."
+
+    def weights(self, acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+        s = acts.sum(dim=(2, 3))
+        s = torch.where(s.abs() > EPS, s, torch.full_like(s, EPS))
+        return (acts * grads).sum(dim=(2, 3)) / s
+
+
+@METHODS.register("hirescam")
+class HiResCAM(CAMBase):
+    """HiResCAM (Draelos & Carin 2020): ``ReLU(sum_c g_c * A_c)`` — elementwise, no pooling."""
+
+    name = "hirescam"
+    summary = "HiResCAM: elementwise gradient × activation, summed over channels."
+
+    def combine(self, acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+        return torch.relu((grads * acts).sum(1))
+
+
+@METHODS.register("layercam")
+class LayerCAM(CAMBase):
+    """LayerCAM (Jiang et al. 2021): ``ReLU(sum_c ReLU(g_c) * A_c)``."""
+
+    name = "layercam"
+    summary = "LayerCAM: positive gradients weight activations position by position."
+
+    def combine(self, acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+        return torch.relu((torch.relu(grads) * acts).sum(1))
+
+
+@METHODS.register("eigencam")
+class EigenCAM(CAMBase):
+    """Eigen-CAM (Muhammad & Yeasin 2020): projection of the (centred) activations on their first
+    principal component, sign fixed so the map correlates positively with the channel-mean
+    activation, then ReLU. Class-agnostic: the target is ignored. Gradient-free."""
+
+    name = "eigencam"
+    summary = "Eigen-CAM: first principal component of the layer's activations (class-agnostic)."
+    needs_gradients = False
+
+    def combine_forward(self, model: ImageClassifier, x: torch.Tensor, target: Target, module: torch.nn.Module,
+                        acts: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = acts.shape
+        flat = acts.float().reshape(b, c, h * w).transpose(1, 2)          # (B, hw, C)
+        centred = flat - flat.mean(dim=1, keepdim=True)
+        _, _, vh = torch.linalg.svd(centred, full_matrices=False)          # vh: (B, k, C)
+        proj = (centred @ vh[:, 0, :, None])[..., 0]                       # (B, hw)
+        ref = flat.mean(dim=2)
+        ref = ref - ref.mean(dim=1, keepdim=True)
+        sign = torch.where((proj * ref).sum(1) < 0, -1.0, 1.0)
+        return torch.relu(proj * sign[:, None]).reshape(b, h, w)
+
+
+def _minmax(a: torch.Tensor) -> torch.Tensor:
+    """Scale each ``(h, w)`` plane of ``(N, C, h, w)`` to ``[0, 1]`` (constant planes → 0)."""
+    lo = a.amin(dim=(2, 3), keepdim=True)
+    span = a.amax(dim=(2, 3), keepdim=True) - lo
+    return torch.where(span > 0, (a - lo) / torch.where(span > 0, span, torch.ones_like(span)), torch.zeros_like(a))
+
+
+@METHODS.register("scorecam")
+class ScoreCAM(CAMBase):
+    """Score-CAM (Wang et al. 2020): each activation channel, upsampled to the input and scaled to
+    ``[0, 1]``, masks the input (zero in model space outside); the channel's weight is the softmax
+    over channels of the target score of its masked input. Gradient-free; ``B × C`` forward passes
+    in chunks of ``batch_size``.
+
+    Args:
+        batch_size: masked inputs per forward pass.
+    """
+
+    name = "scorecam"
+    summary = "Score-CAM: channels weighted by the score of the input they mask (forward passes only)."
+    needs_gradients = False
+
+    def __init__(self, batch_size: int = 64, **options: Any) -> None:
+        super().__init__(batch_size=batch_size, **options)
+        self.batch_size = int(batch_size)
+
+    @torch.no_grad()
+    def combine_forward(self, model: ImageClassifier, x: torch.Tensor, target: Target, module: torch.nn.Module,
+                        acts: torch.Tensor) -> torch.Tensor:
+        from vlx.attribute.gradient import target_rows
+
+        b, c = acts.shape[:2]
+        maps = []
+        for i in range(b):
+            t_i = target_rows(target, [i])
+            scores = []
+            for c0 in range(0, c, self.batch_size):
+                a = acts[i:i + 1, c0:c0 + self.batch_size].transpose(0, 1).float()   # (n, 1, h, w)
+                m = _minmax(F.interpolate(a, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False))
+                logits = model.logits(x[i:i + 1] * m.to(x.dtype))
+                scores.append(target_rows(t_i, [0] * m.shape[0]).score(logits).float())
+            w = torch.cat(scores).softmax(0)
+            maps.append(torch.relu((w[:, None, None] * acts[i].float()).sum(0)))
+        return torch.stack(maps)
+
+
+@METHODS.register("ablationcam")
+class AblationCAM(CAMBase):
+    """Ablation-CAM (Desai & Ramaswamy 2020): a channel's weight is the relative drop of the target
+    score when that channel of the layer's output is set to zero,
+    ``(s - s_k) / |s|``. The ablations run batched through a forward hook that replaces the
+    layer's output (``B × C`` forward passes in chunks of ``batch_size``). Token layers ablate
+    the channel in every token.
+
+    Args:
+        batch_size: ablated copies per forward pass.
+    """
+
+    name = "ablationcam"
+    summary = "Ablation-CAM: channels weighted by the score drop when each is zeroed."
+    needs_gradients = False
+
+    def __init__(self, batch_size: int = 64, **options: Any) -> None:
+        super().__init__(batch_size=batch_size, **options)
+        self.batch_size = int(batch_size)
+
+    @torch.no_grad()
+    def combine_forward(self, model: ImageClassifier, x: torch.Tensor, target: Target, module: torch.nn.Module,
+                        acts: torch.Tensor) -> torch.Tensor:
+        from vlx.attribute.gradient import target_rows
+
+        b, c = acts.shape[:2]
+        base = target.score(model.logits(x)).float()
+        keep: dict[str, torch.Tensor] = {}
+
+        def hook(_m: nn.Module, _inp: Any, out: Any) -> Any:
+            t = first_tensor(out)
+            k = keep["mask"]
+            k = k[:, :, None, None] if t.dim() == 4 else k[:, None, :]
+            return replace_first_tensor(out, t * k.to(t.dtype))
+
+        handle = module.register_forward_hook(hook)
+        try:
+            maps = []
+            for i in range(b):
+                drops = []
+                for c0 in range(0, c, self.batch_size):
+                    ch = torch.arange(c0, min(c, c0 + self.batch_size), device=x.device)
+                    keep["mask"] = 1.0 - F.one_hot(ch, c).float()
+                    logits = model.logits(x[i:i + 1].expand(len(ch), *x.shape[1:]))
+                    drops.append(target_rows(target, [i] * len(ch)).score(logits).float())
+                w = (base[i] - torch.cat(drops)) / base[i].abs().clamp_min(EPS)
+                maps.append(torch.relu((w[:, None, None] * acts[i].float()).sum(0)))
+        finally:
+            handle.remove()
+        return torch.stack(maps)
+
+
+def replace_first_tensor(out: Any, new: torch.Tensor) -> Any:
+    """``out`` with its first tensor replaced by ``new`` (tensor, tuple or list outputs)."""
+    if isinstance(out, torch.Tensor):
+        return new
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return type(out)([new, *out[1:]])
+    raise TypeError(f"cannot replace the output of type {type(out).__name__} in a forward hook")
