@@ -78,9 +78,10 @@ def test_report_is_self_contained_and_escaped(explainer, chelsea, tmp_path):
     import dataclasses
 
     evil = dataclasses.replace(chelsea, id="<script>alert(1)</script>")
-    html = write_explanation(explainer.explain(evil), tmp_path / "x")["html"].read_text()
+    e = explainer.explain(evil)
+    html = write_explanation(e, tmp_path / "x")["html"].read_text()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
-    assert html.count("data:image/png;base64,") == 3
+    assert html.count("data:image/png;base64,") == 3 + len(e.regions)      # input, overlay, regions, a crop each
     assert "http://" not in html and "https://" not in html      # nothing fetched when opened
 
 

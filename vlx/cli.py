@@ -40,8 +40,24 @@ def explain(
                               "(blocks.-1.norm1) or a module name."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     style: str = typer.Option("short", "--style", help="Text style: short or detailed."),
+    verbalizer: str = typer.Option("template", "--verbalizer", help="template (faithful by construction) or "
+                                   "llm (an LM's text, checked against the measured facts; falls back to the "
+                                   "template when it cannot be trusted)."),
+    llm: str = typer.Option("smollm2", "--llm", help="LM for --verbalizer llm: smollm2 (embedded) or "
+                            "hf:<hub id or folder>."),
+    contrast: Optional[str] = typer.Option(None, "--contrast", help="Explain 'target and not this class' "
+                                           "(the logit difference), e.g. --contrast 'tiger cat'."),
     coverage: float = typer.Option(0.5, "--coverage", min=0.05, max=1.0,
                                    help="Share of the positive attribution the regions must hold."),
+    segmenter: str = typer.Option("superpixels", "--segmenter", help="How regions are cut: superpixels (SLIC, "
+                                  "embedded), felzenszwalb, hf:<SAM hub id or folder>, sam:vit_b=/path/ckpt.pth."),
+    refine: str = typer.Option("none", "--refine", help="Refine the map inside regions before cutting them: "
+                               "none, superpixels, felzenszwalb or sam (needs a SAM --segmenter)."),
+    shapley: bool = typer.Option(False, "--shapley", help="Also compute Shapley values of the regions."),
+    describer: str = typer.Option("offline", "--describer", help="How regions are described: offline (embedded: "
+                                  "the classifier's labels on the crop, colours, traits), clip:hf:<CLIP id or folder>, "
+                                  "vlm:hf:<VLM id or folder> (BLIP, LLaVA, Idefics3/SmolVLM, Qwen2-VL), "
+                                  "vlm-outline:hf:<...> (whole image, region outlined) or none."),
     max_pixels: int = typer.Option(80_000_000, "--max-pixels", help="Refuse images larger than this."),
     as_json: bool = typer.Option(False, "--json", help="Also print the explanation JSON to stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no summary lines."),
@@ -56,6 +72,8 @@ def explain(
       vlx explain photos/*.jpg --out results --method gradcam --style detailed
       vlx explain cat.jpg --target "tiger cat" --json
       vlx explain cat.jpg --model hf:./my-vit-folder --device cuda
+      vlx explain cat.jpg --segmenter hf:facebook/sam-vit-base --refine sam
+      vlx explain cat.jpg --describer vlm:hf:Salesforce/blip-image-captioning-base
     """
     from vlx.errors import UsageError, VlxError
     from vlx.image import load_image
@@ -68,16 +86,20 @@ def explain(
     if style not in ("short", "detailed"):
         raise UsageError(f"unknown style {style!r}; choose short or detailed.")
     METHODS.get(method)
+    if verbalizer not in ("template", "llm"):
+        raise UsageError(f"unknown verbalizer {verbalizer!r}; choose template or llm.")
     explainer = Explainer(model, method, layer=None if layer == "auto" else layer, device=device, style=style,
-                          coverage=coverage)
-    if target is not None:
-        explainer.model.class_index(target)
+                          coverage=coverage, segmenter=segmenter, refine=refine, shapley=shapley,
+                          verbalizer=verbalizer, llm=llm, describer=describer)
+    for cls in (target, contrast):
+        if cls is not None:
+            explainer.model.class_index(cls)
 
     results, failures, used = [], 0, set()
     for path, progress in _iterate(images, quiet):
         try:
             img = load_image(path, max_pixels=max_pixels)
-            expl = explainer.explain(img, target)
+            expl = explainer.explain(img, target, contrast)
             folder = out_dir / _unique(img.id, used)
             write_explanation(expl, folder, coverage)
         except VlxError as e:
@@ -115,6 +137,89 @@ def _unique(stem: str, used: set) -> str:
         name, n = f"{stem}_{n}", n + 1
     used.add(name)
     return name
+
+
+@app.command()
+def batch(
+    source: Path = typer.Argument(..., help="A folder (scanned recursively for image files) or a JSONL manifest: "
+                                  '{"path": ..., "target": ..., "ground_truth": ...} per line.', show_default=False),
+    out_dir: Path = typer.Option(Path("vlx-batch"), "--out", "-o", help="Folder for results.jsonl, errors.jsonl, "
+                                 "index.html and items/<id>/."),
+    model: str = typer.Option("effnet-lite0", "--model", help="Model spec, as for `vlx explain`."),
+    method: str = typer.Option("gradcam", "--method", "-m", help="Attribution method. See `vlx methods`."),
+    layer: str = typer.Option("auto", "--layer", help="Layer for CAM methods (auto, dotted path or name)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps; with several processes "
+                               "on GPUs each process takes its own GPU."),
+    style: str = typer.Option("short", "--style", help="Text style: short or detailed."),
+    coverage: float = typer.Option(0.5, "--coverage", min=0.05, max=1.0,
+                                   help="Share of the positive attribution the regions must hold."),
+    max_pixels: int = typer.Option(80_000_000, "--max-pixels", help="Record images larger than this as errors."),
+    processes: int = typer.Option(1, "--processes", "-p", min=1, help="Start this many worker processes here "
+                                  "(or run the command under `accelerate launch`)."),
+    threads: int = typer.Option(0, "--threads", min=0, help="Torch threads per process (0: cores / processes)."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no summary."),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP + " Also stops at the first failed item."),
+) -> None:
+    """Explain every image of a folder or manifest: one report per item, results.jsonl, errors.jsonl
+    (bad items are recorded, the rest go on) and a sortable index.html. Rerun the same command to
+    resume: finished items are skipped, failed ones retried.
+
+    \b
+    Examples:
+      vlx batch photos/ --out runs/photos
+      vlx batch manifest.jsonl --out runs/m --processes 4 --threads 1
+      accelerate launch --multi_gpu --num_processes 8 -m vlx.cli batch photos/ --out runs/p --device cuda
+      torchrun --nproc_per_node 4 -m vlx.cli batch photos/ --out runs/p --threads 1
+
+    Exit status 2 when some items failed (0 under a launcher, whose ranks must not look crashed).
+    """
+    import os
+
+    from vlx.batch import BatchOptions
+    from vlx.batch_launch import launch, run_distributed
+
+    options = BatchOptions(model=model, method=method, layer=None if layer == "auto" else layer, device=device,
+                           style=style, coverage=coverage, max_pixels=max_pixels,
+                           threads=threads or (max(1, (os.cpu_count() or 1) // processes) if processes > 1 else 0))
+    launched = os.environ.get("VLX_BATCH_CHILD") == "1" or int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if processes > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from vlx.errors import UsageError
+
+        raise UsageError("--processes cannot be used under accelerate launch; let the launcher start the processes.")
+    if processes > 1:
+        summary = launch(source, out_dir, options, processes, progress=not no_progress and not quiet)
+    else:
+        summary = run_distributed(source, out_dir, options, None, progress=not no_progress and not quiet, debug=debug)
+        if int(os.environ.get("RANK", "0")) != 0:
+            return
+    if not quiet:
+        rate = f" at {summary.rate_per_min:.1f} images/min" if summary.new else ""
+        err.print(f"vlx: {summary.done} of {summary.total} items done ({summary.new} now{rate}, "
+                  f"{summary.skipped} from before), {summary.failed} failed.", markup=False)
+        for e in summary.errors[:5]:
+            err.print(f"  {e['error']}", markup=False, style="red")
+        if summary.failed > 5:
+            err.print(f"  ... and {summary.failed - 5} more in {out_dir / 'errors.jsonl'}", markup=False)
+        err.print(f"  results: {out_dir / 'results.jsonl'}\n  index:   {out_dir / 'index.html'}", markup=False)
+    if summary.failed and not launched:
+        raise typer.Exit(2)
+
+
+@app.command()
+def pdf(
+    report: Path = typer.Argument(..., help="A report.html (or index.html) written by vlx.", show_default=False),
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="The PDF to write (default: beside the "
+                                            "report, .pdf)."),
+    engine: str = typer.Option("auto", "--engine", help="auto, chromium (headless --print-to-pdf) or weasyprint "
+                               "(the pdf extra)."),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+) -> None:
+    """Print an HTML report to PDF (A4), from the same content."""
+    from vlx.report.pdf import html_to_pdf
+
+    path = html_to_pdf(report, out_file or report.with_suffix(".pdf"), engine)
+    out.print(str(path), markup=False)
 
 
 @app.command()
@@ -192,6 +297,107 @@ def env(debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP)) -> None:
     rows.append(("model hub", "reachable" if hub_reachable() else "unreachable (offline: pass local paths)"))
     for k, v in rows:
         out.print(f"[bold]{k:22}[/bold] {v}")
+
+
+@app.command()
+def fewshot(
+    support: List[str] = typer.Option(..., "--support", "-s", help="A support image and its mask, IMG:MASK "
+                                      "(repeat for more shots; the mask is foreground where >= half its maximum).",
+                                      show_default=False),
+    query: Path = typer.Option(..., "--query", help="The query image to segment.", show_default=False),
+    more: Optional[List[str]] = typer.Argument(None, help="More IMG:MASK support pairs.", show_default=False),
+    out_dir: Path = typer.Option(Path("vlx-fewshot"), "--out", "-o", help="Folder for report.html, result.json, "
+                                 "support_maps.npz and prediction.png."),
+    explainer: str = typer.Option("affinity-masked", "--explainer", "-e", help="affinity, affinity-masked, "
+                                  "affinity-signed (+ -ablation), saliency, ig, gradcam, occlusion, kernelshap, "
+                                  "lime or random."),
+    query_mask: Optional[Path] = typer.Option(None, "--query-mask", help="Ground truth of the query, for mIoU "
+                                              "(default: measure against the model's own prediction)."),
+    metrics: bool = typer.Option(True, "--metrics/--no-metrics", help="Measure support deletion/insertion and "
+                                 "mIoULoss@1%."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    as_json: bool = typer.Option(False, "--json", help="Also print the result JSON to stdout."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print no summary lines."),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+) -> None:
+    """Segment a query from labelled support shots with the embedded matching segmenter, and
+    explain which support pixels (and which shot) made the segmentation.
+
+    \b
+    Examples:
+      vlx fewshot --support a.jpg:a_mask.png --support b.jpg:b_mask.png --query q.jpg --out fs/
+      vlx fewshot -s a.jpg:a_mask.png --query q.jpg --explainer affinity-signed --json
+    """
+    from vlx.fewshot.api import run_files
+
+    result, paths = run_files([*support, *(more or [])], query, out_dir, explainer, query_mask, metrics, device)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+    if not quiet:
+        err.print(f"{result.diagnosis.sentence}\n  → {paths['report']}", markup=False)
+
+
+@app.command("eval")
+def eval_command(
+    images: Optional[List[Path]] = typer.Argument(None, help="Image files to evaluate (or use --suite).",
+                                                  show_default=False),
+    suite: Optional[str] = typer.Option(None, "--suite", help="localisation: rank methods on the built-in suite "
+                                        "(real objects on real backgrounds, known boxes)."),
+    methods: Optional[str] = typer.Option(None, "--methods", "-m", help="Comma-separated methods, or all "
+                                          "(default: gradcam for images, all for --suite). See `vlx methods`."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metrics (default: deletion,"
+                                          "insertion; with --suite also pointing-game,energy-pointing-game)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, markdown, csv or json (on stdout)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write table.md, table.csv, "
+                                           "results.json and the deletion/insertion curves (PNG) here."),
+    model: str = typer.Option("effnet-lite0", "--model", help="Model spec, as for `vlx explain`."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="Class to explain on every image "
+                                         "(default: each image's top prediction)."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Deletion/insertion steps (default: 50; "
+                                        "16 for --suite)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Suite items to use (default 30)."),
+    seed: int = typer.Option(0, "--seed", help="Suite seed."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Suite cache root (default "
+                                             "~/.cache/vlx/suites, or $VLX_CACHE/suites)."),
+    full: bool = typer.Option(False, "--full", help="Suite: run every method at its default settings on every "
+                              "item (slow)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+) -> None:
+    """Measure explanation methods: faithfulness (deletion, insertion, ROAD, ...) on your images, or a
+    leaderboard of every method on the localisation suite.
+
+    \b
+    Examples:
+      vlx eval cat.jpg dog.jpg --methods gradcam,rise --metrics deletion,insertion --out eval/
+      vlx eval photos/*.jpg --methods all --format markdown
+      vlx eval --suite localisation --methods all --limit 30
+    """
+    from vlx.errors import UsageError
+    from vlx.evaluate import cli_eval
+
+    if fmt not in cli_eval.FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(cli_eval.FORMATS)}.")
+    if suite is not None and images:
+        raise UsageError("give either images or --suite, not both.")
+    if suite is None and not images:
+        raise UsageError("nothing to evaluate; pass image files or --suite localisation.")
+    say = None if quiet else (lambda line: err.print(line, markup=False))
+    if suite is not None:
+        text, table, failed = cli_eval.eval_suite(suite, model, device, methods, metrics, steps, limit, seed,
+                                                  cache_dir, full, out_dir, fmt, say)
+    else:
+        text, table, failed = cli_eval.eval_images(images or [], model, device, methods, metrics, target, steps,
+                                                   out_dir, fmt, say)
+    if table is not None:
+        out.print(table)
+    else:
+        sys.stdout.write(text)
+    if failed:
+        err.print(f"vlx: {failed} evaluation(s) failed (one line each above); the others are in the table.",
+                  markup=False)
+        raise typer.Exit(2)
 
 
 def _yes(flag: bool) -> str:

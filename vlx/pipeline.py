@@ -18,11 +18,17 @@ import vlx.describe  # noqa: F401
 import vlx.regions  # noqa: F401
 import vlx.verbalize  # noqa: F401
 from vlx.attribute.base import attribute, get_method
+from vlx.evaluate.text import text_metrics
 from vlx.image import from_array, load_image
 from vlx.models import DEFAULT_MODEL, ImageClassifier, load_classifier
-from vlx.regions.causal import removal_scores
-from vlx.registry import DESCRIBERS, SEGMENTERS, VERBALIZERS
-from vlx.types import ClassTarget, Explanation, ImageInput, Prediction
+from vlx.regions.factory import make_refiner, make_segmenter
+from vlx.regions.scoring import score_regions
+from vlx.describe import make_describer
+from vlx.registry import VERBALIZERS
+from vlx.models.imagenet_groups import imagenet_group
+from vlx.types import ClassTarget, ContrastTarget, Explanation, ImageInput, Prediction
+from vlx.verbalize.facts import FactSheet
+from vlx.verbalize.template import TemplateVerbalizer, short_name
 
 
 class Explainer:
@@ -33,9 +39,16 @@ class Explainer:
             ``ImageClassifier``.
         method: a registered attribution method (see ``vlx methods``).
         layer: ``auto``, a dotted path (``blocks.-1.norm1``) or a module name; for layer methods.
-        segmenter: a registered segmenter (``superpixels``).
-        describer: a registered describer (``offline``), or ``None`` to skip descriptions.
-        verbalizer: a registered verbalizer (``template``); ``style``: ``short`` or ``detailed``.
+        segmenter: a registered segmenter (``superpixels``, ``felzenszwalb``) or a SAM spec
+            (``hf:<SAM id or folder>``, ``sam:vit_b=/path/to/checkpoint.pth``).
+        refine: ``none``, ``superpixels``, ``felzenszwalb`` or ``sam``: replace the map by its
+            region-refined copy (attribution averaged inside segments) before regions are cut.
+        shapley: also compute Shapley values with the regions as players (``Region.shapley_value``).
+        describer: a describer spec (``offline``, ``clip:hf:<id or folder>``, ``vlm:hf:<id or folder>``,
+            ``vlm-outline:hf:<...>``; see ``vlx.describe.spec``), or ``None`` to skip descriptions.
+        verbalizer: ``template`` (faithful by construction) or ``llm`` (an LM's text, verified
+            against the facts; the template text is kept as an alternative); ``style``: ``short``
+            or ``detailed``; ``llm``: the LM for ``llm`` (``smollm2`` or ``hf:<id or folder>``).
         device: ``auto|cpu|cuda|mps``.
         coverage: share of the positive attribution the selected regions must hold, ``(0, 1]``.
         top_k: how many predictions to report.
@@ -45,20 +58,28 @@ class Explainer:
     def __init__(self, model: str | ImageClassifier = DEFAULT_MODEL, method: str = "gradcam", layer: str | None = None,
                  segmenter: str = "superpixels", describer: str | None = "offline", verbalizer: str = "template",
                  style: str = "short", device: str = "auto", coverage: float = 0.5, top_k: int = 5,
+                 llm: str = "smollm2",
                  method_options: dict[str, Any] | None = None,
-                 segmenter_options: dict[str, Any] | None = None) -> None:
+                 segmenter_options: dict[str, Any] | None = None, refine: str = "none",
+                 shapley: bool = False) -> None:
         t0 = time.perf_counter()
         self.model = model if isinstance(model, ImageClassifier) else load_classifier(model, device)
         self.load_seconds = time.perf_counter() - t0
         self.method = get_method(method, **(method_options or {}))
         self.layer = self.model.layer(layer)[0] if self.method.needs_layer else None
-        self.segmenter = SEGMENTERS.get(segmenter)(coverage=coverage, **(segmenter_options or {}))
-        self.describer = DESCRIBERS.get(describer)() if describer else None
-        self.verbalizer = VERBALIZERS.get(verbalizer)(style=style)
+        self.segmenter = make_segmenter(segmenter, coverage, self.model.device, **(segmenter_options or {}))
+        self.refiner = make_refiner(refine, self.segmenter)
+        self.shapley = shapley
+        self.describer = make_describer(describer, self.model.device)
+        vcls = VERBALIZERS.get(verbalizer)
+        self.verbalizer = vcls(style=style, llm=llm, device=device) if verbalizer == "llm" else vcls(style=style)
+        self.template = self.verbalizer if verbalizer == "template" else TemplateVerbalizer(style)
         self.top_k = top_k
 
-    def explain(self, image: ImageInput | str | Path | np.ndarray, target: int | str | None = None) -> Explanation:
+    def explain(self, image: ImageInput | str | Path | np.ndarray, target: int | str | None = None,
+                contrast: int | str | None = None) -> Explanation:
         """Explain one image. ``target``: a class index or name; ``None`` explains the top class.
+        ``contrast``: another class, to explain "target and not contrast" (the logit difference).
 
         Returns an ``Explanation`` whose map is at the image's resolution.
         """
@@ -71,18 +92,25 @@ class Explainer:
         idx = tuple(int(i) for i in top.indices)
         prediction = Prediction(idx, tuple(self.model.label(i) for i in idx), tuple(float(s) for s in top.values))
         ti = idx[0] if target is None else self.model.class_index(target)
-        tgt = ClassTarget(ti, self.model.label(ti))
+        if contrast is None:
+            tgt = ClassTarget(ti, self.model.label(ti))
+        else:
+            oi = self.model.class_index(contrast)
+            tgt = ContrastTarget(ti, oi, self.model.label(ti), self.model.label(oi))
         score = float(probs[ti])
         timing["predict"] = time.perf_counter() - t
 
         t = time.perf_counter()
         amap = attribute(self.model, img, tgt, self.method, self.layer)
         timing["attribute"] = time.perf_counter() - t
+        if self.refiner.kind != "none":
+            t = time.perf_counter()
+            amap = self.refiner.refine(img, amap)
+            timing["refine"] = time.perf_counter() - t
 
         t = time.perf_counter()
         regions = self.segmenter.regions(img, amap)
-        after = removal_scores(self.model, img, [r.mask for r in regions], ti)
-        regions = [dataclasses.replace(r, score_after_removal=a) for r, a in zip(regions, after)]
+        regions = score_regions(self.model, img, regions, ti, shapley=self.shapley)
         timing["regions"] = time.perf_counter() - t
 
         if self.describer is not None:
@@ -92,12 +120,22 @@ class Explainer:
             timing["describe"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        verbal = self.verbalizer.verbalize(self.model.display_name, prediction, ti, tgt.label, score,
-                                           amap.method, regions)
+        other = tgt.other if isinstance(tgt, ContrastTarget) else None
+        sheet = FactSheet(
+            model=self.model.display_name, prediction=prediction, target_index=ti,
+            target_label=short_name(tgt.label), target_score=score, method=amap.method, regions=tuple(regions),
+            other_index=other, other_label=None if other is None else short_name(self.model.label(other)),
+            other_score=None if other is None else float(probs[other]),
+            group=imagenet_group(ti) if len(self.model.labels) == 1000 else None, labels=tuple(self.model.labels))
+        self.last_sheet = sheet
+        verbal = self.verbalizer.verbalize(sheet)
+        alternatives = () if self.template is self.verbalizer else (self.template.verbalize(sheet),)
+        metrics = tuple(text_metrics(verbal.text, sheet))
         timing["verbalize"] = time.perf_counter() - t
         timing["total"] = sum(timing.values())
         return Explanation(image=img, model=self.model.name, prediction=prediction, target=tgt, target_score=score,
-                           attribution=amap, regions=tuple(regions), verbalization=verbal, timing_s=timing)
+                           attribution=amap, regions=tuple(regions), verbalization=verbal, timing_s=timing,
+                           alternatives=alternatives, metrics=metrics)
 
     @torch.no_grad()
     def _probabilities(self, img: ImageInput) -> torch.Tensor:

@@ -146,17 +146,24 @@ class AttributionMap:
 
 @dataclass(frozen=True)
 class RegionDescription:
-    """Words for one region: what the model sees in it and its dominant colours."""
+    """Words for one region: what the model sees in it and its dominant colours.
+
+    ``labels``/``label_scores``: class labels (offline) or concepts (CLIP) with scores in
+    ``[0, 1]``; ``traits``: measured visual traits (see ``vlx.describe.traits.TRAIT_RANGES``:
+    hue, saturation, brightness, contrast, texture, elongation, compactness); ``source``: the
+    describer that wrote it (``offline``, ``clip:...``, ``vlm:...``)."""
 
     labels: tuple[str, ...] = ()
     label_scores: tuple[float, ...] = ()
     colors: tuple[str, ...] = ()
     text: str = ""
     source: str = "offline"
+    traits: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"labels": list(self.labels), "label_scores": list(self.label_scores),
-                "colors": list(self.colors), "text": self.text, "source": self.source}
+                "colors": list(self.colors), "text": self.text, "source": self.source,
+                "traits": dict(self.traits)}
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,10 @@ class Region:
         position: where it lies, in words ("centre-left").
         source: how it was cut ("superpixel", "sam", "threshold").
         score_after_removal: target probability once the region is blurred out, or ``None``.
+        score_when_kept: target probability when only the region is kept (the rest blurred out),
+            or ``None``.
+        shapley_value: the region's Shapley value (probability units) with the selected regions
+            as players, or ``None`` when not computed.
         description: words for the region, or ``None`` before description.
     """
 
@@ -186,6 +197,8 @@ class Region:
     source: str = "superpixel"
     score_after_removal: float | None = None
     description: RegionDescription | None = None
+    score_when_kept: float | None = None
+    shapley_value: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -193,6 +206,7 @@ class Region:
             "attribution_mass": self.attribution_mass, "mean_attribution": self.mean_attribution,
             "position": self.position, "source": self.source,
             "score_after_removal": self.score_after_removal,
+            "score_when_kept": self.score_when_kept, "shapley_value": self.shapley_value,
             "description": self.description.to_json() if self.description else None,
         }
 
@@ -210,17 +224,23 @@ class Fact:
 
 @dataclass(frozen=True)
 class Verbalization:
-    """Text for an explanation and the facts it states (every number in it is one of them)."""
+    """Text for an explanation and the facts it states (every number in it is one of them).
+
+    ``verified``: ``True`` when every stated number, region and class matches the facts (always
+    for templates), ``False`` when the text failed the check, ``None`` when not checked.
+    ``check``: the verifier's record (status verified/corrected/rejected, issues, original text).
+    """
 
     text: str
     style: str
     verbalizer: str
     facts: tuple[Fact, ...]
     verified: bool | None = None
+    check: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"style": self.style, "verbalizer": self.verbalizer, "text": self.text,
-                "facts": [f.to_json() for f in self.facts], "verified": self.verified}
+                "facts": [f.to_json() for f in self.facts], "verified": self.verified, "check": self.check}
 
 
 @dataclass(frozen=True)
@@ -253,6 +273,7 @@ class Explanation:
     verbalization: Verbalization
     metrics: tuple[MetricResult, ...] = ()
     timing_s: dict[str, float] = field(default_factory=dict)
+    alternatives: tuple[Verbalization, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         t = self.target
@@ -267,6 +288,7 @@ class Explanation:
             "prediction": self.prediction.to_json(),
             "regions": [r.to_json() for r in self.regions],
             "verbalization": self.verbalization.to_json(),
+            "alternatives": [v.to_json() for v in self.alternatives],
             "metrics": [m.to_json() for m in self.metrics],
             "timing_s": dict(self.timing_s),
         }

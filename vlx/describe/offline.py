@@ -1,14 +1,16 @@
-"""The offline describer: what the classifier itself sees in each region's crop, and the
-region's dominant colours. Needs no extra model, so it is the default."""
+"""The offline describer: what the classifier itself sees in each region's crop, the region's
+dominant colours, and its quantified visual traits (hue, saturation, contrast, texture, shape).
+Needs no extra model, so it is the default."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from vlx.describe.colors import dominant_colors
+from vlx.describe.traits import region_traits, traits_phrase
+from vlx.describe.views import crop_box
 from vlx.models.classifier import ImageClassifier
 from vlx.registry import DESCRIBERS
 from vlx.types import ImageInput, Region, RegionDescription
@@ -33,7 +35,7 @@ class OfflineDescriber:
         """One description per region, in order; the crops are classified in one batch."""
         if not regions:
             return []
-        crops = [self._crop(image.pixels, r.bbox_xyxy) for r in regions]
+        crops = [crop_box(image.pixels, r.bbox_xyxy, self.margin) for r in regions]
         probs = model.probabilities(model.to_input(crops))
         k = min(self.top_k, probs.shape[1])
         out = []
@@ -41,20 +43,23 @@ class OfflineDescriber:
             top = p.topk(k)
             labels = tuple(model.short_label(int(i)) for i in top.indices)
             scores = tuple(float(s) for s in top.values)
-            colors = tuple(name for name, _ in dominant_colors(image.pixels[r.mask]))
-            text = _sentence(labels[0], scores[0], colors)
-            out.append(RegionDescription(labels, scores, colors, text, self.name))
+            colors, traits = basic_features(image, r)
+            text = _sentence(labels[0], scores[0], colors, traits_phrase(traits))
+            out.append(RegionDescription(labels, scores, colors, text, self.name, traits))
         return out
 
-    def _crop(self, pixels: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        h, w = pixels.shape[:2]
-        x0, y0, x1, y1 = box
-        mx, my = int((x1 - x0) * self.margin), int((y1 - y0) * self.margin)
-        x0, y0, x1, y1 = max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
-        return pixels[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
+
+def basic_features(image: ImageInput, region: Region) -> tuple[tuple[str, ...], dict[str, float]]:
+    """The region's dominant colour names (most frequent first) and its traits
+    (``vlx.describe.traits.TRAIT_RANGES``); an empty mask gives ``((), {})``."""
+    if not region.mask.any():
+        return (), {}
+    colors = tuple(name for name, _ in dominant_colors(image.pixels[region.mask]))
+    return colors, region_traits(image.pixels, region.mask)
 
 
-def _sentence(label: str, score: float, colors: Sequence[str]) -> str:
+def _sentence(label: str, score: float, colors: Sequence[str], traits: str) -> str:
     col = " and ".join(colors)
     seen = f"looks like {label} to the model on its own ({round(score * 100)}%)"
-    return f"mostly {col}; {seen}" if col else seen
+    looks = "; ".join(p for p in (f"mostly {col}" if col else "", traits) if p)
+    return f"{looks}; {seen}" if looks else seen

@@ -1,16 +1,31 @@
 """Self-contained HTML report (images embedded as PNG data URIs), rendered with Jinja2 with
-autoescaping on, so file names, labels and model text can never inject markup."""
+autoescaping on, so file names, labels and model or LLM text can never inject markup.
+
+``render_html(expl)`` is the report of one explanation; ``extras`` adds a method-comparison
+grid, MLLM token maps and a few-shot episode (each section appears only when given).
+``render_comparison(image, maps)`` is a page with just the comparison grid."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any, Mapping, Sequence
 
 import jinja2
+import numpy as np
 
 from vlx.report.images import REGION_COLORS, _ANCHORS, data_uri, outline_regions, overlay
-from vlx.types import Explanation
+from vlx.report.sections import ReportExtras, comparison_cells, episode_data, token_cells
+from vlx.types import AttributionMap, Explanation, ImageInput, MetricResult, Region
 from vlx.verbalize.format import pct
 from vlx.verbalize.template import method_display_name
+
+STATUS_LABELS = {
+    "verified": ("verified", "ok", "Every number, region and class in this text matches the measurements."),
+    "corrected": ("corrected", "warn", "The text stated wrong numbers; they were replaced by the measured ones."),
+    "rejected": ("rejected", "bad", "The text failed the check and is not used as the explanation."),
+    "unchecked": ("not checked", "muted", "This text was not checked against the measurements."),
+    "failed": ("failed check", "bad", "This text does not match the measurements."),
+}
 
 
 @lru_cache(maxsize=1)
@@ -19,10 +34,11 @@ def _env() -> jinja2.Environment:
                               autoescape=True, undefined=jinja2.StrictUndefined)
 
 
-def render_html(expl: Explanation, coverage: float = 0.5) -> str:
+def render_html(expl: Explanation, coverage: float = 0.5, extras: ReportExtras | None = None) -> str:
     """The report of one explanation as one HTML string with everything embedded."""
     from vlx import __version__
 
+    ex = extras or ReportExtras()
     data = expl.to_json()
     px = expl.image.pixels
     images = {
@@ -30,23 +46,104 @@ def render_html(expl: Explanation, coverage: float = 0.5) -> str:
         "overlay": data_uri(overlay(px, expl.attribution.normalized())),
         "regions": data_uri(outline_regions(px, [r.mask for r in expl.regions])),
     }
-    regions = []
-    for r in expl.regions:
-        d = r.description
-        regions.append({
-            "id": r.id, "position": r.position, "color": REGION_COLORS[r.id % len(REGION_COLORS)],
-            "attribution_mass": r.attribution_mass, "mass_pct": pct(r.attribution_mass),
-            "area_pct": pct(r.area_fraction),
-            "after_pct": pct(r.score_after_removal) if r.score_after_removal is not None else "—",
-            "description": d.text if d else "",
-        })
+    maps = dict(ex.maps)
+    if maps and expl.attribution.method not in maps:
+        maps = {expl.attribution.method: expl.attribution, **maps}
+    by_method = dict(ex.metrics_by_method)
+    if maps and expl.metrics and expl.attribution.method not in by_method:
+        by_method[expl.attribution.method] = expl.metrics
     target = dict(data["target"], score_pct=pct(expl.target_score))
     prediction = [dict(p, pct=pct(p["score"])) for p in data["prediction"]]
-    ramp = ", ".join(f"rgb({int(a)},{int(b)},{int(c)})" for a, b, c in _ANCHORS)
+    facts = {f.key: f.value for f in expl.verbalization.facts}
     return _env().get_template("report.html.j2").render(
-        model=expl.model, model_display=expl.verbalization.facts[0].value if expl.verbalization.facts else expl.model,
+        model=expl.model, model_display=facts.get("model", expl.model),
         method_display=method_display_name(expl.attribution.method), layer=expl.attribution.layer,
-        image=data["image"], target=target, prediction=prediction, regions=regions,
-        verbalization=data["verbalization"], metrics=data["metrics"], images=images, ramp=ramp,
-        coverage_pct=pct(coverage), timing=data["timing_s"], version=__version__,
+        image=data["image"], target=target, prediction=prediction,
+        regions=[_region(r, px, expl.target_score) for r in expl.regions],
+        verbalization=verbal(expl.verbalization.to_json()),
+        alternatives=[verbal(v.to_json()) for v in expl.alternatives],
+        metrics=metric_groups(expl.metrics), images=images, ramp=ramp_css(), coverage_pct=pct(coverage),
+        timing=[(k, f"{v:.2f}") for k, v in data["timing_s"].items() if k != "total"],
+        total_s=f"{data['timing_s'].get('total', 0.0):.2f}", version=__version__,
+        comparison=comparison_cells(expl.image, maps, by_method) if maps else [],
+        tokens=token_cells(expl.image, ex.token_maps) if ex.token_maps else [],
+        episode=episode_data(ex.episode) if ex.episode is not None else None,
     )
+
+
+def render_comparison(image: ImageInput, maps: Mapping[str, AttributionMap],
+                      metrics_by_method: Mapping[str, Sequence[MetricResult]] | None = None,
+                      title: str = "") -> str:
+    """A self-contained page with the input and one overlay per method (``maps``: name → map at
+    the image's resolution), each with its metrics and their direction."""
+    from vlx import __version__
+
+    return _env().get_template("comparison.html.j2").render(
+        title=title or f"Attribution methods on {image.id}", image_id=image.id, input_src=data_uri(image.pixels, 420),
+        cells=comparison_cells(image, maps, metrics_by_method), ramp=ramp_css(), version=__version__)
+
+
+def ramp_css() -> str:
+    """The colour map's anchors as a CSS gradient stop list."""
+    return ", ".join(f"rgb({int(a)},{int(b)},{int(c)})" for a, b, c in _ANCHORS)
+
+
+def verbal(v: dict[str, Any]) -> dict[str, Any]:
+    """Template data for a verbalization: text, verifier status badge, issues, original text."""
+    check = v.get("check") or {}
+    status = check.get("status")
+    if status not in STATUS_LABELS:
+        status = {True: "verified", False: "failed", None: "unchecked"}[v.get("verified")]
+    label, css, meaning = STATUS_LABELS[status]
+    original = check.get("original")
+    fidelity = check.get("fidelity")
+    return {"text": v["text"], "style": v.get("style", ""), "verbalizer": v.get("verbalizer", ""),
+            "status": status, "status_label": label, "css": css, "meaning": meaning,
+            "issues": [str(i) for i in check.get("issues", [])],
+            "original": original if isinstance(original, str) and original.strip() != v["text"].strip() else None,
+            "fallback": check.get("fallback"), "llm": check.get("llm"),
+            "fidelity": pct(fidelity) if isinstance(fidelity, (int, float)) else None}
+
+
+def metric_groups(metrics: Sequence[MetricResult]) -> list[dict[str, Any]]:
+    """Metrics grouped by category, each with its value and direction ("↑ higher is better")."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for m in metrics:
+        details = [(k, _short(v)) for k, v in m.details.items() if isinstance(v, (int, float, str, bool))][:4]
+        groups.setdefault(m.category, []).append({
+            "name": m.name, "value": f"{m.value:.3f}", "arrow": "↑" if m.higher_is_better else "↓",
+            "better": "higher is better" if m.higher_is_better else "lower is better", "details": details})
+    return [{"category": c, "metrics": ms} for c, ms in groups.items()]
+
+
+def _short(v: int | float | str | bool) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)[:40]
+
+
+def _region(r: Region, px: np.ndarray, before: float) -> dict[str, Any]:
+    d = r.description
+    kept = getattr(r, "score_when_kept", None)
+    shap = getattr(r, "shapley_value", None)
+    return {
+        "id": r.id, "position": r.position, "color": REGION_COLORS[r.id % len(REGION_COLORS)],
+        "attribution_mass": r.attribution_mass, "mass_pct": pct(r.attribution_mass), "area_pct": pct(r.area_fraction),
+        "after_pct": pct(r.score_after_removal) if r.score_after_removal is not None else "—",
+        "drop": (before - r.score_after_removal) if r.score_after_removal is not None else None,
+        "kept_pct": pct(kept) if kept is not None else None,
+        "shapley": f"{shap:+.3f}" if shap is not None else None,
+        "description": d.text if d else "", "labels": list(d.labels[:3]) if d else [],
+        "colors": list(d.colors[:3]) if d else [], "source": r.source, "crop": _crop(px, r),
+    }
+
+
+def _crop(px: np.ndarray, r: Region, max_side: int = 180) -> str:
+    """The region's box (padded by 10%) with its outline, as a small embedded PNG."""
+    h, w = px.shape[:2]
+    x0, y0, x1, y1 = r.bbox_xyxy
+    pw, ph = max(2, (x1 - x0) // 10), max(2, (y1 - y0) // 10)
+    x0, y0, x1, y1 = max(0, x0 - pw), max(0, y0 - ph), min(w, x1 + pw), min(h, y1 + ph)
+    crop = outline_regions(px[y0:y1, x0:x1], [r.mask[y0:y1, x0:x1]], width=2,
+                           colors=[REGION_COLORS[r.id % len(REGION_COLORS)]])
+    return data_uri(np.ascontiguousarray(crop), max_side)

@@ -32,9 +32,10 @@ def overlay(pixels: np.ndarray, values01: np.ndarray, alpha: float = 0.5) -> np.
     return (pixels.astype(np.float32) * (1 - a) + heat * a).round().astype(np.uint8)
 
 
-def outline_regions(pixels: np.ndarray, masks: Sequence[np.ndarray], width: int = 3) -> np.ndarray:
-    """Draw each mask's outline in its own colour (region 0 white, then cyan, pink, ...) and
-    dim the area outside all masks."""
+def outline_regions(pixels: np.ndarray, masks: Sequence[np.ndarray], width: int = 3,
+                    colors: Sequence[tuple[int, int, int]] | None = None) -> np.ndarray:
+    """Draw each mask's outline in its own colour (region 0 white, then cyan, pink, ...; or
+    ``colors``) and dim the area outside all masks."""
     from skimage.morphology import dilation, disk
     from skimage.segmentation import find_boundaries
 
@@ -45,7 +46,7 @@ def outline_regions(pixels: np.ndarray, masks: Sequence[np.ndarray], width: int 
     fp = disk(max(1, width // 2))
     for i, m in enumerate(masks):
         edge = dilation(find_boundaries(m, mode="inner"), fp)
-        out[edge] = REGION_COLORS[i % len(REGION_COLORS)]
+        out[edge] = colors[i] if colors is not None else REGION_COLORS[i % len(REGION_COLORS)]
     return out.round().astype(np.uint8)
 
 
@@ -62,3 +63,12 @@ def png_bytes(pixels: np.ndarray, max_side: int | None = 900) -> bytes:
 def data_uri(pixels: np.ndarray, max_side: int | None = 900) -> str:
     """A ``data:image/png;base64,...`` URI for embedding in self-contained HTML."""
     return "data:image/png;base64," + base64.b64encode(png_bytes(pixels, max_side)).decode("ascii")
+
+
+def jpeg_bytes(pixels: np.ndarray, max_side: int = 160, quality: int = 85) -> bytes:
+    """Encode RGB uint8 ``(H, W, 3)`` as a small JPEG thumbnail (``max_side`` on the longer side)."""
+    im = Image.fromarray(pixels)
+    im.thumbnail((max_side, max_side), Image.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=quality, optimize=True)
+    return buf.getvalue()

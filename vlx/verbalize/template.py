@@ -1,19 +1,26 @@
 """Template verbalization, search-based and faithful by construction: every number and name in
-the text is taken from the measured facts, and each one is recorded as a ``Fact``."""
+the text is taken from the fact sheet, and each one is recorded as a ``Fact``.
+
+Templates: pointwise ("why A"), contrastive ("why A and not B"), causal ("blurring it lowers the
+confidence to ..."), group level ("Egyptian cat, a kind of cat"); styles ``short`` (the
+prediction and up to two regions) and ``detailed`` (up to five, with what the model sees in
+each and its colours)."""
 
 from __future__ import annotations
 
-from typing import Sequence
-
 from vlx.registry import METHODS, VERBALIZERS
-from vlx.types import Fact, Prediction, Region, Verbalization
+from vlx.types import Fact, Verbalization
+from vlx.verbalize.facts import FactSheet
 from vlx.verbalize.format import pct
 
 ORDINALS = ("", "A second", "A third", "A fourth", "A fifth")
+STYLES = ("short", "detailed")
 
 
 def method_display_name(method: str) -> str:
     """"gradcam" → "Grad-CAM" (the part of the method's summary before the colon)."""
+    import vlx.attribute  # noqa: F401  (fills the method registry)
+
     if method in METHODS:
         summary = METHODS.get(method).summary
         if ":" in summary:
@@ -21,58 +28,67 @@ def method_display_name(method: str) -> str:
     return method
 
 
+def short_name(label: str) -> str:
+    """The first synonym of a class name ("tabby, tabby cat" → "tabby")."""
+    return label.split(",")[0].strip()
+
+
 @VERBALIZERS.register("template")
 class TemplateVerbalizer:
-    """Sentences from facts. ``short`` names the prediction and up to two regions; ``detailed``
-    names up to five, with what the model sees in each and its colours."""
+    """Sentences from a ``FactSheet``; see the module docstring."""
 
     name = "template"
 
     def __init__(self, style: str = "short") -> None:
-        if style not in ("short", "detailed"):
-            raise ValueError("style must be 'short' or 'detailed'")
+        if style not in STYLES:
+            raise ValueError(f"style must be one of {STYLES}")
         self.style = style
 
-    def verbalize(self, model_name: str, prediction: Prediction, target_index: int, target_label: str,
-                  target_score: float, method: str, regions: Sequence[Region]) -> Verbalization:
+    def verbalize(self, sheet: FactSheet) -> Verbalization:
         facts: list[Fact] = []
 
         def say(key: str, value, text: str) -> str:
             facts.append(Fact(key, value))
             return text
 
-        mname = method_display_name(method)
-        s = [say("model", model_name, model_name)]
-        if prediction.indices and prediction.indices[0] != target_index:
-            s.append(f" gives {say('class', target_label, target_label)} "
-                     f"{say('confidence', target_score, pct(target_score))}; its top class is "
-                     f"{say('top_class', prediction.labels[0], prediction.labels[0])} "
-                     f"({say('top_confidence', prediction.scores[0], pct(prediction.scores[0]))}).")
+        detailed = self.style == "detailed"
+        mname = method_display_name(sheet.method)
+        label = say("class", sheet.target_label, sheet.target_label)
+        s = [say("model", sheet.model, sheet.model)]
+        conf = say("confidence", sheet.target_score, pct(sheet.target_score))
+        if sheet.other_label is not None and sheet.other_score is not None:
+            other = say("other_class", sheet.other_label, sheet.other_label)
+            oconf = say("other_confidence", sheet.other_score, pct(sheet.other_score))
+            s.append(f" gives {label} {conf} and {other} {oconf}.")
+        elif sheet.is_top:
+            s.append(f" predicts {label} ({conf}).")
         else:
-            s.append(f" predicts {say('class', target_label, target_label)} "
-                     f"({say('confidence', target_score, pct(target_score))}).")
+            top, tconf = sheet.prediction.labels[0], sheet.prediction.scores[0]
+            s.append(f" gives {label} {conf}; its top class is {say('top_class', short_name(top), short_name(top))} "
+                     f"({say('top_confidence', tconf, pct(tconf))}).")
+        if detailed and sheet.group and sheet.group.lower() not in sheet.target_label.lower():
+            s.insert(-1, "")
+            s[-1] = s[-1].rstrip(".") + f"; {label} is a kind of {say('group', sheet.group, sheet.group)}."
         say("method", mname, mname)
-        if not regions:
+        what = f"the {mname} attribution" if sheet.other_label is None else \
+            f"the {mname} attribution for {label} rather than {sheet.other_label}"
+        if not sheet.regions:
             s.append(f" No region holds positive {mname} attribution.")
-        limit = 2 if self.style == "short" else 5
-        for n, r in enumerate(regions[:limit]):
+        for n, r in enumerate(sheet.regions[: 5 if detailed else 2]):
             k = f"region{n + 1}"
             pos = say(f"{k}.position", r.position, r.position)
             area = say(f"{k}.area_fraction", r.area_fraction, pct(r.area_fraction))
             mass = say(f"{k}.attribution_mass", r.attribution_mass, pct(r.attribution_mass))
             if n == 0:
-                s.append(f" The region at the {pos}, {area} of the image, holds {mass} of the {mname} attribution")
+                s.append(f" The region at the {pos}, {area} of the image, holds {mass} of {what}")
             else:
                 s.append(f" {ORDINALS[n]} region, at the {pos} ({area} of the image), holds {mass}")
             if r.score_after_removal is not None:
                 after = say(f"{k}.score_after_removal", r.score_after_removal, pct(r.score_after_removal))
-                before, now = pct(target_score), pct(r.score_after_removal)
-                verb = "lowers the confidence to" if now != before and r.score_after_removal < target_score else \
-                    "raises the confidence to" if now != before else "leaves the confidence at"
-                s.append(f"; blurring it {verb} {after}")
+                s.append(f"; blurring it {_change(sheet.target_score, r.score_after_removal)} {after}")
             s.append(".")
             d = r.description
-            if self.style == "detailed" and d is not None and d.labels:
+            if detailed and d is not None and d.labels:
                 seen = say(f"{k}.seen_as", d.labels[0], d.labels[0])
                 seen_p = say(f"{k}.seen_as_score", d.label_scores[0], pct(d.label_scores[0]))
                 s.append(f" On its own, the model reads it as {seen} ({seen_p})")
@@ -81,4 +97,11 @@ class TemplateVerbalizer:
                     s.append(f"; it is mostly {cols}")
                 s.append(".")
         return Verbalization(text="".join(s), style=self.style, verbalizer=self.name, facts=tuple(facts),
-                             verified=True)
+                             verified=True, check={"status": "verified", "issues": []})
+
+
+def _change(before: float, after: float) -> str:
+    """The verb for a confidence change, judged on the rounded numbers the reader sees."""
+    if pct(after) == pct(before):
+        return "leaves the confidence at"
+    return "lowers the confidence to" if after < before else "raises the confidence to"

@@ -1,0 +1,229 @@
+"""Regions: SAM prompted by the map (tiny random SamModel from a config, loaded from a folder),
+prompts from a planted map, superpixel regions on a real image and map, causal scores,
+Shapley values, refined maps, and the CLI's --segmenter / --refine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vlx.image import from_array
+from vlx.types import AttributionMap, ClassTarget
+
+VLX = shutil.which("vlx", path=str(Path(sys.executable).parent)) or shutil.which("vlx")
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "images" / "chelsea.png"
+
+
+@pytest.fixture(scope="module")
+def tiny_sam_dir(tmp_path_factory):
+    from vlx.testing.tiny_sam import tiny_sam_folder
+
+    return tiny_sam_folder(tmp_path_factory.mktemp("tiny-sam"))
+
+
+@pytest.fixture(scope="module")
+def gradcam_map(effnet, chelsea):
+    from vlx.attribute.base import attribute, get_method
+
+    target = ClassTarget(int(effnet.logits(effnet.to_input(chelsea)).argmax()))
+    return attribute(effnet, chelsea, target, get_method("gradcam"), effnet.layer(None)[0])
+
+
+def planted_map(h: int = 120, w: int = 160, box=(40, 30, 100, 80)) -> tuple[AttributionMap, tuple]:
+    v = np.zeros((h, w), np.float32)
+    x0, y0, x1, y1 = box
+    v[y0:y1, x0:x1] = 1.0
+    v[y0 + 10:y0 + 20, x0 + 10:x0 + 20] = 2.0          # two stronger, separated bumps inside
+    v[y1 - 20:y1 - 10, x1 - 20:x1 - 10] = 2.0
+    return AttributionMap(v, v, "planted", ClassTarget(0)), box
+
+
+def test_planted_map_prompts_inside_and_outside():
+    from vlx.regions.prompts import map_prompts
+
+    amap, (x0, y0, x1, y1) = planted_map()
+    p = map_prompts(amap.values, n_positive=3, n_negative=4)
+    assert len(p.positive) == 2 and len(p.negative) == 4
+    for x, y in p.positive:
+        assert x0 <= x < x1 and y0 <= y < y1
+    for x, y in p.negative:
+        assert not (x0 - 5 <= x < x1 + 5 and y0 - 5 <= y < y1 + 5)
+    bx = p.box
+    assert bx is not None and abs(bx[0] - x0) <= 6 and abs(bx[1] - y0) <= 6
+    assert abs(bx[2] - x1) <= 6 and abs(bx[3] - y1) <= 6
+
+
+def test_prompt_batches_layout():
+    from vlx.regions.prompts import MapPrompts
+    from vlx.regions.sam import prompt_batches
+
+    p = MapPrompts(np.array([[1.0, 2.0], [5.0, 6.0]]), np.array([[9.0, 9.0]]), (0, 0, 8, 8))
+    (pts, lab), (bp, bl, box) = prompt_batches(p)
+    assert pts.shape == (3, 3, 2) and lab.shape == (3, 3)       # each peak alone, then both
+    assert lab.tolist() == [[1, 0, -1], [1, 0, -1], [1, 1, 0]]
+    assert bp.shape == (1, 3, 2) and bl.tolist() == [[1, 1, 0]] and box.tolist() == [[0, 0, 8, 8]]
+
+
+def test_tiny_sam_whole_path_encodes_once(tiny_sam_dir):
+    from vlx.regions import make_segmenter
+    from vlx.regions.sam import SamRegions
+
+    amap, _ = planted_map()
+    rng = np.random.default_rng(0)
+    image = from_array(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    seg = make_segmenter(f"hf:{tiny_sam_dir}", coverage=0.9, pred_iou_thresh=0.0, stability_thresh=0.0,
+                         points_per_side=4)
+    assert isinstance(seg, SamRegions)
+    calls = []
+    seg.segmenter.model.vision_encoder.register_forward_hook(lambda *a: calls.append(1))
+    masks, q = seg.candidates(image, amap)
+    assert masks.dtype == bool and masks.shape[1:] == (120, 160) and q.shape == (len(masks),)
+    assert len(masks) == 4                                     # 2 peaks alone, both peaks, box
+    regions = seg.regions(image, amap)
+    auto, auto_q = seg.automatic(image)
+    assert auto.shape[1:] == (120, 160) and len(auto) == len(auto_q) >= 1
+    from vlx.regions.refine import Refiner
+
+    refined = Refiner("sam", sam=seg).refine(image, amap)
+    assert refined.values.sum() == pytest.approx(amap.values.sum(), rel=1e-4)
+    assert len(calls) == 1 and seg.segmenter.encoder_calls == 1    # one encoding, however many prompts
+    assert regions and all(r.source == "sam" and r.mask.shape == (120, 160) for r in regions)
+    union = np.zeros((120, 160), int)
+    for r in regions:
+        union += r.mask
+    assert union.max() <= 1                                     # disjoint
+    assert sum(r.attribution_mass for r in regions) <= 1 + 1e-9
+    assert [r.id for r in regions] == list(range(len(regions)))
+    seg.segmenter.set_image(rng.integers(0, 255, (50, 70, 3), dtype=np.uint8))
+    assert seg.segmenter.encoder_calls == 2
+
+
+def test_sam_preprocessing_matches_transformers_processor(tiny_sam_dir, chelsea):
+    import torch
+    from transformers import SamProcessor
+
+    from vlx.models.segmenter import load_segmenter
+
+    seg = load_segmenter(f"hf:{tiny_sam_dir}")
+    ours, _ = seg.preprocess(chelsea.pixels)
+    theirs = SamProcessor.from_pretrained(str(tiny_sam_dir))(images=chelsea.pixels, return_tensors="pt")
+    assert ours.shape == theirs["pixel_values"].shape
+    assert float((ours - theirs["pixel_values"].to(torch.float32)).abs().mean()) < 0.02
+
+
+def test_bad_segmenter_specs_are_one_line_errors(tmp_path):
+    from vlx.errors import UsageError, VlxError
+    from vlx.regions import make_refiner, make_segmenter
+
+    with pytest.raises(VlxError, match="no such local folder"):
+        make_segmenter(f"hf:{tmp_path / 'missing'}")
+    with pytest.raises(UsageError, match="segment-anything|unknown SAM type|checkpoint"):
+        make_segmenter("sam:vit_b=/nonexistent.pth")
+    with pytest.raises(UsageError, match="needs a SAM segmenter"):
+        make_refiner("sam", make_segmenter("superpixels"))
+    with pytest.raises(UsageError, match="unknown segmenter"):
+        make_segmenter("slick")
+
+
+def test_select_masks_prefers_the_planted_region_and_dedupes():
+    from vlx.regions.select import select_masks
+
+    amap, (x0, y0, x1, y1) = planted_map()
+    whole = np.ones((120, 160), bool)
+    planted = np.zeros((120, 160), bool)
+    planted[y0:y1, x0:x1] = True
+    near = planted.copy()
+    near[y0:y0 + 2] = False
+    other = np.zeros((120, 160), bool)
+    other[:20, :20] = True
+    chosen = select_masks(np.stack([whole, near, planted, other]), amap.values, np.array([1.0, 0.9, 0.9, 1.0]),
+                          coverage=1.0)
+    assert len(chosen) == 1 and ((chosen[0] == planted).all() or (chosen[0] == near).all())
+
+
+@pytest.mark.parametrize("name", ["superpixels", "felzenszwalb"])
+def test_superpixel_regions_hold_the_stated_mass(name, chelsea, gradcam_map):
+    from vlx.regions import make_segmenter
+
+    regions = make_segmenter(name, coverage=0.5).regions(chelsea, gradcam_map)
+    assert regions
+    pos = np.clip(gradcam_map.values, 0, None).astype(np.float64)
+    for r in regions:
+        assert r.attribution_mass == pytest.approx(pos[r.mask].sum() / pos.sum(), rel=1e-6)
+        assert r.area_fraction == pytest.approx(r.mask.mean())
+    assert [r.attribution_mass for r in regions] == sorted((r.attribution_mass for r in regions), reverse=True)
+    # the regions concentrate attribution: more mass than area
+    assert sum(r.attribution_mass for r in regions) > 1.5 * sum(r.area_fraction for r in regions)
+
+
+def test_causal_scores_and_shapley_on_planted_model():
+    from vlx.regions.causal import removal_scores
+    from vlx.regions.scoring import causal_scores, shapley_values
+    from vlx.testing import planted_box, planted_classifier
+
+    model = planted_classifier("top-left", size=32)
+    rng = np.random.default_rng(1)
+    image = from_array(rng.integers(0, 3, (64, 64, 3), dtype=np.uint8))    # dark: p(class 0) ~ 0.9, not saturated
+    x0, y0, x1, y1 = (2 * c for c in planted_box("top-left", 32))
+    inside = np.zeros((64, 64), bool)
+    inside[y0:y1, x0:x1] = True
+    outside = ~inside
+    p0 = removal_scores(model, image, [np.zeros((64, 64), bool)], 0)[0]
+    removed, kept = causal_scores(model, image, [inside, outside], 0)
+    assert removed == pytest.approx(removal_scores(model, image, [inside, outside], 0), abs=1e-6)
+    assert kept == pytest.approx(removal_scores(model, image, [inside, outside], 0, keep_only=True), abs=1e-6)
+    assert removed[1] == pytest.approx(p0, abs=1e-5)           # the model never looks outside
+    assert kept[0] == pytest.approx(p0, abs=1e-5)
+    assert abs(removed[0] - p0) > 1e-3
+    quads = [np.zeros((64, 64), bool) for _ in range(4)]
+    for i, (r, c) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        quads[i][32 * r:32 * (r + 1), 32 * c:32 * (c + 1)] = True
+    phi = shapley_values(model, image, quads, 0)
+    p_none = removal_scores(model, image, [np.ones((64, 64), bool)], 0)[0]
+    assert phi.sum() == pytest.approx(p0 - p_none, abs=1e-5)   # efficiency
+    assert np.abs(phi[1:]).max() < 1e-5 < abs(phi[0])          # only the planted quadrant matters
+    nine = [np.zeros((64, 64), bool) for _ in range(9)]
+    for i in range(9):
+        nine[i][(i // 3) * 21:(i // 3 + 1) * 21, (i % 3) * 21:(i % 3 + 1) * 21] = True
+    phi9 = shapley_values(model, image, nine, 0, n_permutations=4)    # sampled; efficiency still exact
+    v_all_removed = removal_scores(model, image, [np.logical_or.reduce(nine)], 0)[0]
+    assert phi9.sum() == pytest.approx(p0 - v_all_removed, abs=1e-5)
+
+
+def test_refined_map_keeps_mass_and_is_piecewise_constant(chelsea, gradcam_map):
+    from vlx.regions.refine import Refiner, mask_partition, segment_mean
+
+    refiner = Refiner("superpixels")
+    labels = refiner.labels(chelsea)
+    refined = refiner.refine(chelsea, gradcam_map)
+    assert refined.values.shape == gradcam_map.values.shape and refined.values.dtype == np.float32
+    assert refined.values.sum() == pytest.approx(gradcam_map.values.sum(), rel=1e-4)
+    for s in np.unique(labels)[:10]:
+        assert np.ptp(refined.values[labels == s]) < 1e-6
+    assert refined.method == gradcam_map.method and refined.raw is gradcam_map.raw
+    masks = np.zeros((2, 10, 10), bool)
+    masks[0, :5] = True
+    masks[1, :2, :2] = True
+    part = mask_partition(masks, (10, 10))
+    assert len(np.unique(part)) == 3 and (part[:2, :2] == part[0, 0]).all() and part[0, 0] != part[0, 5]
+    v = np.arange(100, dtype=np.float32).reshape(10, 10)
+    assert segment_mean(v, part).sum() == pytest.approx(v.sum())
+
+
+def test_cli_segmenter_and_refine_end_to_end(tiny_sam_dir, tmp_path):
+    assert VLX, "the vlx console script is not installed"
+    p = subprocess.run([VLX, "explain", str(EXAMPLE), "--out", str(tmp_path), "--segmenter", f"hf:{tiny_sam_dir}",
+                        "--refine", "sam", "--shapley", "--json", "--quiet"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert "refine" in out["timing_s"]
+    for r in out["regions"]:
+        assert r["source"] == "sam" and 0 <= r["score_when_kept"] <= 1 and r["shapley_value"] is not None
+    assert (tmp_path / "chelsea" / "report.html").exists()

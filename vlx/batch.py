@@ -1,0 +1,261 @@
+"""Batch runs: explain every item of a folder or manifest into ``OUT/``, resumably, on one process
+or sharded over many (``accelerate launch`` or ``vlx batch --processes N``).
+
+Layout of ``OUT/``::
+
+    results.jsonl          one line per finished item (merged from results-rank*.jsonl when sharded)
+    errors.jsonl           one line per failed item, with the reason
+    items/<id>/            report.html, explanation.json, map.npy, thumb.jpg of each finished item
+    index.html             a sortable table of all items, with thumbnails and links to the reports
+
+Crash safety: an item's folder is written under ``items/.tmp-*`` and renamed into place, then
+its results line is appended (line-atomic, fsynced): that line is the commit point. A rerun
+skips ids that have a results line, redoes the rest (a folder without a line is replaced), and
+retries failed items. Item ``i`` of the input goes to rank ``i % world_size``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from vlx.batch_io import Journal, fsync_dir, read_jsonl, write_jsonl_atomic
+from vlx.batch_items import BatchItem, check_path, discover, shard
+from vlx.errors import InputError, VlxError
+
+RESULTS, ERRORS = "results.jsonl", "errors.jsonl"
+FAIL_FAST = 5     # abort when the first this-many attempted items all hit an internal (non-input) error
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """What each item is explained with (see ``vlx batch --help``). ``threads``: torch threads per
+    process (0 keeps torch's default)."""
+
+    model: str = "effnet-lite0"
+    method: str = "gradcam"
+    layer: str | None = None
+    device: str = "auto"
+    style: str = "short"
+    coverage: float = 0.5
+    max_pixels: int = 80_000_000
+    threads: int = 0
+
+    def to_argv(self) -> list[str]:
+        """The ``vlx batch`` options that reproduce these options."""
+        argv = ["--model", self.model, "--method", self.method, "--device", self.device, "--style", self.style,
+                "--coverage", repr(self.coverage), "--max-pixels", str(self.max_pixels), "--threads", str(self.threads)]
+        return argv + (["--layer", self.layer] if self.layer else [])
+
+
+@dataclass
+class BatchSummary:
+    """Counts over the whole batch after a run, and what this process did in it."""
+
+    out: Path
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    new: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rate_per_min(self) -> float:
+        return 60.0 * self.new / self.seconds if self.seconds > 0 else 0.0
+
+
+def journal_names(rank: int, world_size: int) -> tuple[str, str]:
+    """The results and errors journals a rank appends to."""
+    if world_size == 1:
+        return RESULTS, ERRORS
+    return f"results-rank{rank}.jsonl", f"errors-rank{rank}.jsonl"
+
+
+def finished_ids(out: Path) -> set[str]:
+    """Ids with a committed results line in ``results.jsonl`` or any rank journal."""
+    ids: set[str] = set()
+    for p in [out / RESULTS, *sorted(out.glob("results-rank*.jsonl"))]:
+        ids.update(str(r["id"]) for r in read_jsonl(p))
+    return ids
+
+
+ExplainFn = Callable[[BatchItem], "tuple[Any, dict[str, Any]]"]
+
+
+def run_shard(items: list[BatchItem], out: Path, explain: ExplainFn, options: BatchOptions,
+              rank: int = 0, world_size: int = 1, on_item: Callable[[bool], None] | None = None,
+              debug: bool = False) -> BatchSummary:
+    """Explain this rank's unfinished items; ``explain(item)`` returns ``(Explanation, extra
+    fields for the results record)``.
+
+    ``on_item(ok)`` is called after each attempted item (for progress bars). Input problems
+    (``VlxError``) are recorded in the errors journal and the run goes on; other exceptions are
+    recorded with their traceback too, unless ``debug`` or the first items all fail that way."""
+    mine = shard(items, rank, world_size)
+    done = finished_ids(out)
+    todo = [it for it in mine if it.id not in done]
+    summary = BatchSummary(out, total=len(mine), skipped=len(mine) - len(todo))
+    res_name, err_name = journal_names(rank, world_size)
+    t0 = time.perf_counter()
+    internal, attempted = 0, 0
+    with Journal(out / res_name) as results, Journal(out / err_name) as errors:
+        for it in todo:
+            attempted += 1
+            start = time.perf_counter()
+            try:
+                if it.problem is not None:
+                    raise InputError(it.problem)
+                expl, extras = explain(it)
+                record = {**commit_item(it, expl, out, options), **extras}
+            except VlxError as e:
+                if debug:
+                    raise
+                errors.append(_error_record(it, e, rank))
+                ok = False
+            except Exception as e:  # recorded with its traceback, never hidden; see FAIL_FAST
+                internal += 1
+                if debug or internal == attempted == FAIL_FAST:
+                    raise
+                errors.append(_error_record(it, e, rank, traceback.format_exc()))
+                ok = False
+            else:
+                record.update(seconds=round(time.perf_counter() - start, 4), rank=rank)
+                results.append(record)
+                summary.new += 1
+                ok = True
+            if on_item is not None:
+                on_item(ok)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _error_record(item: BatchItem, e: BaseException, rank: int, tb: str | None = None) -> dict[str, Any]:
+    text = (str(e).strip() or type(e).__name__).splitlines()[0]
+    rec = {**item.to_json(), "error": text if isinstance(e, VlxError) else f"internal error: {type(e).__name__}: {text}",
+           "kind": type(e).__name__, "rank": rank, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if tb:
+        rec["traceback"] = tb
+    return rec
+
+
+def commit_item(item: BatchItem, expl: Any, out: Path, options: BatchOptions) -> dict[str, Any]:
+    """Write an item's artefacts into ``items/<id>/`` atomically (staged folder + rename) and
+    return its results record. Appending that record is the caller's commit."""
+    from vlx.report import write_explanation, write_thumbnail
+
+    items_dir = out / "items"
+    final = items_dir / item.id
+    stage = items_dir / f".tmp-{item.id}-{os.getpid()}"
+    if stage.exists():
+        shutil.rmtree(stage)
+    write_explanation(expl, stage, options.coverage)
+    write_thumbnail(expl, stage / "thumb.jpg")
+    if final.exists():                      # left by a run killed before its commit: not committed
+        shutil.rmtree(final)
+    os.rename(stage, final)
+    fsync_dir(items_dir)
+    return result_record(item, expl)
+
+
+def result_record(item: BatchItem, expl: Any) -> dict[str, Any]:
+    """The results line of an explained item (small; the full explanation is in the item folder)."""
+    p = expl.prediction
+    rec = {**item.to_json(), "label": expl.target.label, "class_index": expl.target.primary,
+           "score": expl.target_score, "top1": {"label": p.labels[0], "index": p.indices[0], "score": p.scores[0]},
+           "text": expl.verbalization.text, "verified": expl.verbalization.verified,
+           "method": expl.attribution.method, "model": expl.model, "n_regions": len(expl.regions),
+           "top_region_mass": expl.regions[0].attribution_mass if expl.regions else 0.0,
+           "metrics": {m.name: m.value for m in expl.metrics},
+           "report": f"items/{item.id}/report.html", "thumbnail": f"items/{item.id}/thumb.jpg"}
+    return rec
+
+
+def prepare(out: Path, world_size: int) -> None:
+    """Before ranks start (coordinator only): clean staged folders of killed runs and fold rank
+    journals of an earlier sharded run into ``results.jsonl`` / ``errors.jsonl``."""
+    items_dir = out / "items"
+    items_dir.mkdir(parents=True, exist_ok=True)
+    for stale in items_dir.glob(".tmp-*"):
+        shutil.rmtree(stale)
+    merge(out)
+
+
+def merge(out: Path, items: list[BatchItem] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Merge all journals into ``results.jsonl`` (one line per id, in input order) and
+    ``errors.jsonl`` (the latest error of each id that has no result), then remove the rank
+    journals. Only call it when no rank is running. Returns ``(results, errors)``."""
+    res_files = sorted(out.glob("results-rank*.jsonl"))
+    err_files = sorted(out.glob("errors-rank*.jsonl"))
+    results: dict[str, dict[str, Any]] = {}
+    for p in [out / RESULTS, *res_files]:
+        for r in read_jsonl(p):
+            results.setdefault(str(r["id"]), r)
+    errors: dict[str, dict[str, Any]] = {}
+    for p in [out / ERRORS, *err_files]:
+        for r in sorted(read_jsonl(p), key=lambda r: r.get("time", "")):
+            errors[str(r["id"])] = r
+    order = {it.id: it.index for it in items} if items is not None else {}
+    key = lambda r: (order.get(str(r["id"]), r.get("index", 0)), str(r["id"]))  # noqa: E731
+    res = sorted(results.values(), key=key)
+    err = sorted((e for i, e in errors.items() if i not in results), key=key)
+    write_jsonl_atomic(out / RESULTS, res)
+    write_jsonl_atomic(out / ERRORS, err)
+    fsync_dir(out)
+    for p in res_files + err_files:          # their lines are now durable in the merged files
+        p.unlink()
+    return res, err
+
+
+def finalize(out: Path, items: list[BatchItem], title: str = "") -> BatchSummary:
+    """Coordinator, after all ranks finished: merge the journals, write ``index.html``."""
+    from vlx.report.index import write_index
+
+    results, errors = merge(out, items)
+    ids = {it.id for it in items}
+    write_index(out, results, errors, title or f"Batch {out.resolve().name}")
+    done = sum(1 for r in results if r["id"] in ids)
+    failed = [e for e in errors if e["id"] in ids]
+    return BatchSummary(out, total=len(items), done=done, failed=len(failed), errors=failed)
+
+
+def make_explain_fn(explainer: Any, options: BatchOptions) -> ExplainFn:
+    """``item -> (Explanation, extras)`` with an ``Explainer``: loads the image (one-line errors for bad
+    files), explains the item's target and adds ground-truth metrics when the item has them."""
+    from vlx.batch_truth import with_ground_truth
+    from vlx.image import load_image
+
+    def explain(item: BatchItem) -> tuple[Any, dict[str, Any]]:
+        check_path(item.path)
+        img = load_image(item.path, max_pixels=options.max_pixels)
+        expl = explainer.explain(img, item.target)
+        return with_ground_truth(expl, item.ground_truth, explainer.model, Path(item.path).parent)
+
+    return explain
+
+
+def run_batch(source: str | Path, out: str | Path, options: BatchOptions | None = None, explainer: Any = None,
+              progress: bool = False, debug: bool = False) -> BatchSummary:
+    """Explain a folder or manifest into ``out`` in this process, resumably (Python API).
+
+    ``explainer``: an ``Explainer`` to use (e.g. around a model object); built from ``options``
+    when ``None``. Under ``accelerate launch`` each process takes its shard and rank 0 merges.
+    Returns the summary of the whole batch (on rank 0; a rank's own counts elsewhere)."""
+    from vlx.batch_launch import run_distributed
+
+    return run_distributed(Path(source), Path(out), options or BatchOptions(), explainer, progress, debug)
+
+
+def discover_items(source: str | Path, out: str | Path | None = None) -> list[BatchItem]:
+    """The items of ``source`` (folder or manifest), leaving ``out`` out of a folder scan."""
+    return discover(source, exclude=out)
+
+
+__all__ = ["BatchOptions", "BatchSummary", "BatchItem", "run_batch", "discover_items", "merge", "finalize",
+           "run_shard", "commit_item"]

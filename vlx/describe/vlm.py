@@ -1,0 +1,72 @@
+"""The VLM describer: a vision-language model (BLIP, LLaVA, Idefics3 / SmolVLM, Qwen2-VL)
+writes a sentence for each region, shown the region's crop (or the whole image with the region
+outlined) and told the predicted class. Prompts come from ``prompts/`` (``describe_region.j2``
+for chat models, ``describe_caption.j2`` as a caption prefix for BLIP)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from vlx.describe.offline import basic_features
+from vlx.describe.views import VIEWS, region_view
+from vlx.errors import UsageError
+from vlx.models.classifier import ImageClassifier
+from vlx.prompts import render
+from vlx.registry import DESCRIBERS
+from vlx.types import ImageInput, Region, RegionDescription
+
+
+@DESCRIBERS.register("vlm")
+class VlmDescriber:
+    """Region → a VLM's sentence about it.
+
+    Args:
+        model: ``hf:<hub id or folder>`` of a supported VLM, or a loaded
+            ``vlx.models.vlm.VisionLanguageModel``.
+        device: ``auto|cpu|cuda|mps`` (when ``model`` is a spec).
+        view: ``crop`` (the region's box plus ``margin``) or ``outline`` (the whole image with
+            the region outlined in red).
+        max_new_tokens: the longest sentence, in tokens.
+        margin: the crop is the box grown by this share of its size on each side.
+    """
+
+    def __init__(self, model="", device: str | torch.device = "auto", view: str = "crop",
+                 max_new_tokens: int = 40, margin: float = 0.1) -> None:
+        from vlx.models.vlm import VisionLanguageModel, load_vlm
+
+        if view not in VIEWS:
+            raise UsageError(f"unknown region view {view!r}; choose one of {', '.join(VIEWS)}.")
+        self.vlm = model if isinstance(model, VisionLanguageModel) else load_vlm(model, device)
+        self.name = f"vlm:{self.vlm.name}"
+        self.view, self.max_new_tokens, self.margin = view, max_new_tokens, margin
+
+    def prompt(self, label: str, region: Region | None = None) -> str:
+        """The prompt for one region, naming the predicted class ``label`` (and the region's
+        position for the outline view)."""
+        if self.vlm.captioner:
+            return render("describe_caption.j2", label=label)
+        position = region.position if region is not None and self.view == "outline" else None
+        return render("describe_region.j2", optional=("position",), label=label, view=self.view, position=position)
+
+    def describe(self, model: ImageClassifier, image: ImageInput, regions: Sequence[Region],
+                 label: str | None = None) -> list[RegionDescription]:
+        """One description per region, in order (one generation per region). ``label``: the
+        class named in the prompt; default the classifier's top class on the whole image."""
+        if not regions:
+            return []
+        label = label if label is not None else _top_label(model, image)
+        out = []
+        for r in regions:
+            view = region_view(image.pixels, r.mask, r.bbox_xyxy, self.view, self.margin)
+            text = self.vlm.generate(view, self.prompt(label, r), self.max_new_tokens)
+            colors, traits = basic_features(image, r)
+            out.append(RegionDescription((), (), colors, text, self.name, traits))
+        return out
+
+
+@torch.no_grad()
+def _top_label(model: ImageClassifier, image: ImageInput) -> str:
+    probs = model.probabilities(model.to_input(image))
+    return model.short_label(int(probs[0].argmax()))

@@ -1,0 +1,248 @@
+"""Promptable segmenters (SAM) behind one small interface, in segment-anything's shape: the
+expensive step (``set_image``: one image encoding) is cached, the cheap step (``predict``: one
+prompt-decoder call for a whole batch of prompts) is called many times.
+
+Specs:
+``hf:<hub id or folder>``     transformers ``SamModel`` (e.g. ``hf:facebook/sam-vit-base``)
+``sam:<vit_b|vit_l|vit_h>=<checkpoint.pth>``  the ``segment-anything`` package (extra ``vlx[sam]``),
+                              weights loaded with ``map_location`` and ``weights_only=True``
+
+Coordinates: points are ``(x, y)`` in pixels of the original image; boxes are XYXY in pixels.
+Point labels: ``1`` positive, ``0`` negative, ``-1`` padding (ignored, as in SAM).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vlx.errors import ModelNotAvailable, UsageError
+
+SAM_MEAN = (0.485, 0.456, 0.406)
+SAM_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class MaskPrediction:
+    """Masks for a batch of ``P`` prompts, ``K`` candidates each (3 with multimask output).
+
+    Attributes:
+        masks: bool ``(P, K, H, W)`` at the image's resolution.
+        iou: float32 ``(P, K)``, SAM's predicted IoU (its own quality score), roughly ``[0, 1]``.
+        stability: float32 ``(P, K)`` in ``[0, 1]``: IoU of the mask thresholded at logit ``+1``
+            and at ``-1`` (segment-anything's stability score).
+    """
+
+    masks: np.ndarray
+    iou: np.ndarray
+    stability: np.ndarray
+
+
+class PromptSegmenter(Protocol):
+    """What the region code needs from a promptable segmenter."""
+
+    name: str
+    encoder_calls: int
+
+    def set_image(self, pixels: np.ndarray) -> None:
+        """Encode an RGB uint8 ``(H, W, 3)`` image once; a second call with the same pixels is free."""
+
+    def predict(self, points: np.ndarray | None, labels: np.ndarray | None, boxes: np.ndarray | None = None,
+                multimask: bool = True, min_quality: tuple[float, float] | None = None) -> MaskPrediction:
+        """Decode ``P`` prompts for the current image. ``points`` float ``(P, N, 2)`` as ``(x, y)``,
+        ``labels`` int ``(P, N)``, ``boxes`` float ``(P, 4)`` XYXY; pixels of the original image.
+        ``min_quality = (iou, stability)``: candidates below either come back as empty masks
+        (not upsampled, which saves most of the cost of automatic masks)."""
+
+
+def image_key(pixels: np.ndarray) -> str:
+    """A content hash of an image, used to cache its embedding."""
+    return f"{pixels.shape}:{hashlib.blake2b(np.ascontiguousarray(pixels).data, digest_size=16).hexdigest()}"
+
+
+def _stability(logits: torch.Tensor, offset: float = 1.0) -> torch.Tensor:
+    hi = (logits > offset).flatten(-2).sum(-1).float()
+    lo = (logits > -offset).flatten(-2).sum(-1).float()
+    return torch.where(lo > 0, hi / lo.clamp(min=1), torch.zeros_like(lo))
+
+
+class HFSam:
+    """A transformers ``SamModel``. Preprocessing is SAM's own, done here in torch (no torchvision):
+    resize the longest side to ``longest`` (bilinear, antialiased), normalise with ``mean``/``std``
+    on ``[0, 1]`` pixels, pad bottom/right with zeros to ``longest × longest``.
+
+    Attributes:
+        encoder_calls: how many times the vision encoder ran (a cache test reads it).
+    """
+
+    def __init__(self, model: torch.nn.Module, name: str, device: torch.device, longest: int | None = None,
+                 mean: tuple[float, float, float] = SAM_MEAN, std: tuple[float, float, float] = SAM_STD) -> None:
+        self.model = model.eval().to(device)
+        self.name, self.device = name, device
+        self.longest = int(longest or model.config.vision_config.image_size)
+        self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, device=device).view(1, 3, 1, 1)
+        self.encoder_calls = 0
+        self._key: str | None = None
+        self._emb: torch.Tensor | None = None
+        self._hw = (0, 0)
+        self._scale = 1.0
+
+    def preprocess(self, pixels: np.ndarray) -> tuple[torch.Tensor, float]:
+        """RGB uint8 ``(H, W, 3)`` → float ``(1, 3, longest, longest)`` and the resize scale."""
+        h, w = pixels.shape[:2]
+        scale = self.longest / max(h, w)
+        nh, nw = int(h * scale + 0.5), int(w * scale + 0.5)
+        x = torch.from_numpy(np.array(pixels, dtype=np.uint8, copy=True)).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+        x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
+        x = (x - self.mean) / self.std
+        return F.pad(x, (0, self.longest - nw, 0, self.longest - nh)), scale
+
+    @torch.no_grad()
+    def set_image(self, pixels: np.ndarray) -> None:
+        key = image_key(pixels)
+        if key == self._key:
+            return
+        x, self._scale = self.preprocess(pixels)
+        dtype = next(self.model.parameters()).dtype
+        self._emb = self.model.get_image_embeddings(x.to(dtype))
+        self.encoder_calls += 1
+        self._key, self._hw = key, (int(pixels.shape[0]), int(pixels.shape[1]))
+
+    @torch.no_grad()
+    def predict(self, points: np.ndarray | None, labels: np.ndarray | None, boxes: np.ndarray | None = None,
+                multimask: bool = True, min_quality: tuple[float, float] | None = None) -> MaskPrediction:
+        if self._emb is None:
+            raise RuntimeError("call set_image before predict")
+        kw = {}
+        if points is not None:
+            if labels is None or labels.shape != points.shape[:2]:
+                raise ValueError("labels must have shape (P, N) matching points (P, N, 2)")
+            kw["input_points"] = torch.as_tensor(points * self._scale, dtype=torch.float32,
+                                                 device=self.device)[None]
+            kw["input_labels"] = torch.as_tensor(labels, dtype=torch.long, device=self.device)[None]
+        if boxes is not None:
+            kw["input_boxes"] = torch.as_tensor(boxes * self._scale, dtype=torch.float32, device=self.device)[None]
+        if not kw:
+            raise ValueError("give points, boxes or both")
+        out = self.model(image_embeddings=self._emb, multimask_output=multimask, **kw)
+        low = out.pred_masks[0].float()                                     # (P, K, h, w)
+        iou, stab = out.iou_scores[0].float(), _stability(low)
+        ok = torch.ones_like(iou, dtype=torch.bool) if min_quality is None else \
+            (iou >= min_quality[0]) & (stab >= min_quality[1])
+        return MaskPrediction(self._upsample(low, ok), iou.cpu().numpy(), stab.cpu().numpy())
+
+    def _upsample(self, low: torch.Tensor, ok: torch.Tensor) -> np.ndarray:
+        """Low-res logits ``(P, K, h, w)`` → bool masks ``(P, K, H, W)``; only where ``ok``."""
+        p, k = low.shape[:2]
+        h, w = self._hw
+        out = np.zeros((p * k, h, w), dtype=bool)
+        idx = torch.nonzero(ok.reshape(-1)).flatten()
+        if idx.numel():
+            x = F.interpolate(low.reshape(p * k, 1, *low.shape[-2:])[idx], size=(self.longest, self.longest),
+                              mode="bilinear", align_corners=False)
+            x = x[..., : int(h * self._scale + 0.5), : int(w * self._scale + 0.5)]
+            x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+            out[idx.cpu().numpy()] = (x[:, 0] > 0).cpu().numpy()
+        return out.reshape(p, k, h, w)
+
+
+class SegmentAnythingSam:
+    """The ``segment-anything`` package's ``SamPredictor`` (imports torchvision; extra ``vlx[sam]``)."""
+
+    def __init__(self, predictor: object, name: str) -> None:
+        self.predictor, self.name = predictor, name
+        self.encoder_calls = 0
+        self._key: str | None = None
+
+    @torch.no_grad()
+    def set_image(self, pixels: np.ndarray) -> None:
+        key = image_key(pixels)
+        if key != self._key:
+            self.predictor.set_image(np.ascontiguousarray(pixels), image_format="RGB")
+            self.encoder_calls += 1
+            self._key, self._hw = key, (int(pixels.shape[0]), int(pixels.shape[1]))
+
+    @torch.no_grad()
+    def predict(self, points: np.ndarray | None, labels: np.ndarray | None, boxes: np.ndarray | None = None,
+                multimask: bool = True, min_quality: tuple[float, float] | None = None) -> MaskPrediction:
+        p = self.predictor
+        dev = p.device
+        pts = lab = bx = None
+        if points is not None:
+            pts = p.transform.apply_coords_torch(torch.as_tensor(points, dtype=torch.float32, device=dev), self._hw)
+            lab = torch.as_tensor(labels, dtype=torch.int64, device=dev)
+        if boxes is not None:
+            bx = p.transform.apply_boxes_torch(torch.as_tensor(boxes, dtype=torch.float32, device=dev), self._hw)
+        masks, iou, low = p.predict_torch(pts, lab, boxes=bx, multimask_output=multimask, return_logits=True)
+        return MaskPrediction((masks > p.model.mask_threshold).cpu().numpy(), iou.float().cpu().numpy(),
+                              _stability(low.float()).cpu().numpy())
+
+
+def load_segmenter(spec: str, device: str | torch.device = "cpu") -> PromptSegmenter:
+    """Load a promptable segmenter from ``hf:<id or folder>`` or ``sam:<type>=<checkpoint>``."""
+    dev = torch.device(device) if isinstance(device, str) else device
+    prefix, _, ref = spec.strip().partition(":")
+    if prefix == "hf" and ref:
+        return _load_hf(ref, dev)
+    if prefix == "sam" and ref:
+        return _load_segment_anything(ref, dev)
+    raise UsageError(f"unknown segmenter model {spec!r}; use hf:<hub id or folder> (transformers SAM) or "
+                     "sam:vit_b=/path/to/checkpoint.pth (segment-anything).")
+
+
+def _load_hf(ref: str, device: torch.device) -> HFSam:
+    from transformers import AutoConfig, SamModel
+
+    from vlx.models.hub import from_pretrained
+
+    config = from_pretrained(AutoConfig.from_pretrained, ref, "SAM model")
+    if config.model_type != "sam":
+        raise UsageError(f"hf:{ref} is a {config.model_type!r} model, not SAM (model_type 'sam').")
+    model = from_pretrained(SamModel.from_pretrained, ref, "SAM model")
+    longest, mean, std = _processor_settings(ref, int(config.vision_config.image_size))
+    return HFSam(model, f"hf:{ref}", device, longest, mean, std)
+
+
+def _processor_settings(ref: str, default_longest: int) -> tuple[int, tuple, tuple]:
+    """Longest side, mean and std from the folder's or cache's ``preprocessor_config.json``."""
+    import json
+    from pathlib import Path
+
+    path = Path(ref).expanduser() / "preprocessor_config.json"
+    if not path.exists():
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+        try:
+            path = Path(hf_hub_download(ref, "preprocessor_config.json", local_files_only=True))
+        except (LocalEntryNotFoundError, EntryNotFoundError, OSError):
+            return default_longest, SAM_MEAN, SAM_STD  # no processor config cached: SAM's published defaults
+    cfg = json.loads(path.read_text())
+    longest = int((cfg.get("size") or {}).get("longest_edge", default_longest))
+    return longest, tuple(cfg.get("image_mean", SAM_MEAN)), tuple(cfg.get("image_std", SAM_STD))
+
+
+def _load_segment_anything(ref: str, device: torch.device) -> SegmentAnythingSam:
+    kind, _, path = ref.partition("=")
+    if not path:
+        raise UsageError(f"sam:{ref}: give a checkpoint, e.g. sam:vit_b=/path/to/sam_vit_b_01ec64.pth.")
+    try:
+        from segment_anything import SamPredictor, sam_model_registry
+    except Exception as e:  # ImportError, or torchvision's RuntimeError beside a mismatched torch
+        raise UsageError(f"segment-anything is not usable here ({type(e).__name__}: {str(e).splitlines()[0]}); "
+                         "pip install 'vlx[sam]' with a matching torch/torchvision pair.") from None
+    if kind not in sam_model_registry:
+        raise UsageError(f"unknown SAM type {kind!r}; choose one of {', '.join(sorted(sam_model_registry))}.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelNotAvailable(f"SAM checkpoint {path!r} does not exist; check the path.") from None
+    model = sam_model_registry[kind](checkpoint=None)
+    model.load_state_dict(state)
+    return SegmentAnythingSam(SamPredictor(model.eval().to(device)), f"sam:{kind}")

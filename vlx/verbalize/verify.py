@@ -1,0 +1,242 @@
+"""Check a text against the fact sheet: every percentage, region reference and class name it
+states must match the measured facts.
+
+A percentage's kind is read from the words of its clause ("of the image" → area, "attribution"
+→ mass, "blur"/"remove" → confidence after removal, "confidence" → the prediction's confidence)
+and its region from the last region reference before it (a position such as "centre-left", or
+"region 2" / "second region"); a percentage whose kind cannot be told must equal some fact.
+Wrong numbers whose kind and region are known are corrected; a wrong region, a wrong class or a
+missing class name cannot be corrected and rejects the text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from vlx.regions.geometry import COLS, ROWS
+from vlx.verbalize.facts import FactSheet
+from vlx.verbalize.format import pct
+
+POSITIONS = tuple(sorted({"centre" if r == c == "centre" else f"{r}-{c}" for r in ROWS for c in COLS},
+                         key=len, reverse=True))
+_NUM = re.compile(r"(<\s*1|\d{1,3}(?:\.\d+)?)\s*(%|percent\b|per cent\b)", re.IGNORECASE)
+_ORDINAL = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+_REGION_REF = re.compile(r"\bregion\s+(\d)\b|\b(first|second|third|fourth|fifth)\s+region\b", re.IGNORECASE)
+_KINDS = (  # (kind, keywords); the keyword nearest to the number wins
+    ("after", ("blur", "remov", "without", "hidden", "hiding", "mask", "occlud", "drop", "lower", "falls", "fall")),
+    ("area", ("of the image", "image", "area", "covers", "covering", "size", "pixels")),
+    ("mass", ("attribution", "holds", "evidence", "importance", "relevance", "share", "heat", "saliency")),
+    ("confidence", ("confidence", "confident", "probability", "predict", "certain", "sure", "score", "accuracy")),
+)
+_STOP_LABEL_WORDS = {"image", "model", "region", "centre", "center", "photo", "picture"}
+
+
+@dataclass
+class CheckResult:
+    """The verifier's verdict. ``status``: verified, corrected or rejected. ``claims``: how many
+    checkable claims the text makes; ``correct``: how many matched before correction."""
+
+    status: str
+    text: str
+    issues: list[str] = field(default_factory=list)
+    claims: int = 0
+    correct: int = 0
+
+    @property
+    def fidelity(self) -> float:
+        """Share of the text's claims that matched the facts, in ``[0, 1]`` (1.0 with no claims)."""
+        return self.correct / self.claims if self.claims else 1.0
+
+    def to_json(self) -> dict:
+        return {"status": self.status, "issues": list(self.issues), "claims": self.claims,
+                "correct": self.correct, "fidelity": self.fidelity}
+
+
+def normalize(text: str) -> str:
+    """US spellings and spacing variants to the forms vlx writes ("center left" → "centre-left")."""
+    t = re.sub(r"\bcenter\b", "centre", text, flags=re.IGNORECASE)
+    t = re.sub(r"\bmiddle\b", "centre", t, flags=re.IGNORECASE)
+    t = re.sub(r"\b(top|centre|bottom)[ -](left|centre|right)\b", r"\1-\2", t, flags=re.IGNORECASE)
+    return t.replace("centre-centre", "centre")
+
+
+def verify(text: str, sheet: FactSheet) -> CheckResult:
+    """Check ``text`` against ``sheet``; returns the verdict and, when ``corrected``, the text
+    with each wrong number replaced by the measured one."""
+    t = normalize(text)
+    issues: list[str] = []
+    claims = correct = 0
+    fixable = True
+    positions = [r.position for r in sheet.regions]
+
+    refs = _region_refs(t, positions)
+    for start, _, n in refs:
+        claims += 1
+        if n is None or n > len(sheet.regions):
+            issues.append(f"names a region that was not measured near {t[start:start + 30]!r}")
+            fixable = False
+        else:
+            correct += 1
+
+    if not _mentions(t, sheet.target_label):
+        issues.append(f"does not name the explained class {sheet.target_label!r}")
+        fixable = False
+    claims += 1
+    wrong_classes = _wrong_classes(t, sheet)
+    claims += len(wrong_classes)
+    for name in wrong_classes:
+        issues.append(f"names class {name!r}, which is not among the facts")
+        fixable = False
+    correct += 1 if _mentions(t, sheet.target_label) else 0
+
+    replacements: list[tuple[int, int, str]] = []
+    for m in _NUM.finditer(t):
+        claims += 1
+        stated = m.group(1).replace(" ", "")
+        kind = _kind(t, m.start(), m.end())
+        region = _region_before(refs, m.start())
+        expected = _expected(sheet, kind, region)
+        if expected is not None:
+            ok = _same(stated, expected)
+        else:
+            ok = any(_same(stated, v) for v in _all_values(sheet))
+        if ok:
+            correct += 1
+            continue
+        where = f"region {region}" if region else "the prediction"
+        issues.append(f"states {stated}% as {kind or 'a number'} of {where}"
+                      + (f"; the measured value is {pct(expected)}" if expected is not None else ""))
+        if expected is None:
+            fixable = False
+        else:
+            replacements.append((m.start(), m.end(), pct(expected)))
+
+    if not issues:
+        return CheckResult("verified", text, [], claims, correct)
+    if fixable:
+        fixed = t
+        for s, e, new in sorted(replacements, reverse=True):
+            fixed = fixed[:s] + new + fixed[e:]
+        return CheckResult("corrected", fixed, issues, claims, correct)
+    return CheckResult("rejected", text, issues, claims, correct)
+
+
+def _mentions(text: str, label: str) -> bool:
+    names = [s.strip() for s in label.split(",") if s.strip()]
+    return any(re.search(rf"\b{re.escape(n)}\b", text, re.IGNORECASE) for n in names)
+
+
+def _allowed_names(sheet: FactSheet) -> list[str]:
+    names = [sheet.target_label, *sheet.prediction.labels]
+    if sheet.other_label:
+        names.append(sheet.other_label)
+    if sheet.group:
+        names.append(sheet.group)
+    for r in sheet.regions:
+        if r.description is not None:
+            names.extend(r.description.labels)
+    return names
+
+
+def _wrong_classes(text: str, sheet: FactSheet) -> list[str]:
+    """Class names of the model that the text mentions but the facts do not contain."""
+    t = text.lower()
+    for name in sorted({s.strip().lower() for n in _allowed_names(sheet) for s in n.split(",")}, key=len, reverse=True):
+        if name:
+            t = re.sub(rf"\b{re.escape(name)}\b", " ", t)
+    found = []
+    for label in sheet.labels:
+        for syn in label.split(","):
+            syn = syn.strip().lower()
+            if len(syn) >= 4 and syn not in _STOP_LABEL_WORDS and re.search(rf"\b{re.escape(syn)}\b", t):
+                found.append(syn)
+    return sorted(set(found))
+
+
+def _region_refs(text: str, positions: list[str]) -> list[tuple[int, int, int | None]]:
+    """``(start, end, region number or None)`` for every region reference, in text order."""
+    refs = []
+    for m in _REGION_REF.finditer(text):
+        n = int(m.group(1)) if m.group(1) else _ORDINAL[m.group(2).lower()]
+        refs.append((m.start(), m.end(), n))
+    taken = [(s, e) for s, e, _ in refs]
+    for pos in POSITIONS:
+        for m in re.finditer(rf"\b{re.escape(pos)}\b", text, re.IGNORECASE):
+            if any(s <= m.start() < e for s, e in taken):
+                continue
+            taken.append((m.start(), m.end()))
+            p = pos.lower()
+            refs.append((m.start(), m.end(), positions.index(p) + 1 if p in positions else None))
+    return sorted(refs)
+
+
+def _region_before(refs, offset: int) -> int | None:
+    before = [n for s, _, n in refs if s < offset and n is not None]
+    return before[-1] if before else None
+
+
+def _clause(text: str, start: int, end: int) -> tuple[str, str]:
+    """The words of the clause before and after a number (bounded by . ; , ( ) and dashes)."""
+    left = re.split(r"[.;,()\u2014]", text[:start])[-1].lower()
+    right = re.split(r"[.;,()\u2014]", text[end:])[0].lower()
+    return left, right
+
+
+def _kind(text: str, start: int, end: int) -> str | None:
+    left, right = _clause(text, start, end)
+    best: tuple[int, str] | None = None
+    for kind, words in _KINDS:
+        for w in words:
+            i = left.rfind(w)
+            if i >= 0:
+                d = len(left) - i
+                best = min(best, (d, kind)) if best else (d, kind)
+            j = right.find(w)
+            if j >= 0:
+                best = min(best, (j + 1, kind)) if best else (j + 1, kind)
+    if best is None:
+        return None
+    if best[1] == "confidence" and _removal_in_sentence(text, start, end):
+        return "after"                                  # "when it is blurred out, the confidence became 4%"
+    return best[1]
+
+
+def _removal_in_sentence(text: str, start: int, end: int) -> bool:
+    left = re.split(r"[.;!?]\s", text[:start])[-1].lower()
+    right = re.split(r"[.;!?]\s", text[end:])[0].lower()
+    return any(w in left or w in right for w in dict(_KINDS)["after"])
+
+
+def _expected(sheet: FactSheet, kind: str | None, region: int | None) -> float | None:
+    if kind == "confidence":
+        return sheet.target_score if sheet.is_top or region is None else None
+    if kind is None or not sheet.regions or (region or 1) > len(sheet.regions):
+        return None
+    r = sheet.regions[(region or 1) - 1]
+    return {"area": r.area_fraction, "mass": r.attribution_mass, "after": r.score_after_removal}[kind]
+
+
+def _all_values(sheet: FactSheet) -> list[float]:
+    vals = [sheet.target_score, *sheet.prediction.scores]
+    if sheet.other_score is not None:
+        vals.append(sheet.other_score)
+    for r in sheet.regions:
+        vals += [r.area_fraction, r.attribution_mass]
+        if r.score_after_removal is not None:
+            vals.append(r.score_after_removal)
+        if r.description is not None:
+            vals += list(r.description.label_scores)
+    return vals
+
+
+def _same(stated: str, value: float | None) -> bool:
+    """Whether a stated percentage ("46", "<1", "45.8") matches a share in ``[0, 1]``."""
+    if value is None:
+        return False
+    if stated.startswith("<"):
+        return value < 0.01
+    s = float(stated)
+    if "." in stated:
+        return abs(value * 100 - s) <= 0.05 + 1e-9 * s
+    return pct(value) == f"{int(s)}%" or abs(value * 100 - s) <= 0.5 + 1e-9
