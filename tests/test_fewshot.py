@@ -17,7 +17,7 @@ from PIL import Image
 
 from vlx.errors import InputError, UsageError
 from vlx.fewshot import (FEWSHOT_EXPLAINERS, FewShotModel, FewShotOutput, MatchingSegmenter, diagnose,
-                         explain_support, make_episode, miou_loss, prepare, support_curve)
+                         episode_suite, explain_support, make_episode, miou_loss, prepare, support_curve)
 from vlx.fewshot.episodes import make_two_region_episode
 from vlx.fewshot.explain import SupportAttribution
 from vlx.fewshot.metrics import auc, iou
@@ -94,8 +94,7 @@ def test_protocol_and_shapes(matcher):
 
 def test_matching_segments_planted_objects(matcher):
     ious, trivial = [], []
-    for seed in range(4):                                  # two object, two texture episodes
-        e = make_episode(seed, shots=2)
+    for e in episode_suite(4, shots=2):                    # two object, two texture episodes
         inp = prepare(matcher, e.query.pixels, [s.pixels for s in e.supports], e.support_masks)
         with torch.no_grad():
             out = matcher.forward(inp.query, inp.support, inp.masks)

@@ -148,8 +148,8 @@ def batch(
     model: str = typer.Option("effnet-lite0", "--model", help="Model spec, as for `vlx explain`."),
     method: str = typer.Option("gradcam", "--method", "-m", help="Attribution method. See `vlx methods`."),
     layer: str = typer.Option("auto", "--layer", help="Layer for CAM methods (auto, dotted path or name)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps; with several processes "
-                               "on GPUs each process takes its own GPU."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps; several processes "
+                               "spread over the GPUs (process i on GPU i mod count)."),
     style: str = typer.Option("short", "--style", help="Text style: short or detailed."),
     coverage: float = typer.Option(0.5, "--coverage", min=0.05, max=1.0,
                                    help="Share of the positive attribution the regions must hold."),
@@ -398,6 +398,66 @@ def eval_command(
         err.print(f"vlx: {failed} evaluation(s) failed (one line each above); the others are in the table.",
                   markup=False)
         raise typer.Exit(2)
+
+
+@app.command()
+def ask(
+    image: Path = typer.Argument(..., help="An image file.", show_default=False),
+    question: str = typer.Argument(..., help="The question, e.g. \"What is in the image?\"", show_default=False),
+    model: str = typer.Option("demo", "--model", help="demo (embedded EfficientNet-Lite0 + SmolLM2 composition; "
+                              "a demo, not proof of faithfulness), planted (test model) or hf:<hub id or folder> "
+                              "(LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL, Idefics3, SmolVLM)."),
+    method: str = typer.Option("tam", "--method", "-m", help="tam, llavacam, attention, rollout, gradxinput, "
+                               "occlusion."),
+    msea: bool = typer.Option(False, "--msea", help="Aggregate the maps over several scales (MSEA)."),
+    scales: str = typer.Option("1,0.75,0.5", "--scales", help="MSEA scales, comma-separated."),
+    arc: bool = typer.Option(False, "--arc", help="Context relevance (ARC); with tam, ARC weights the "
+                             "interference subtraction."),
+    layer: Optional[int] = typer.Option(None, "--layer", help="Hidden-state index for llavacam (default: middle)."),
+    tokens: Optional[str] = typer.Option(None, "--tokens", help="Answer token indices to explain, e.g. 0,2 "
+                                         "(default: every word)."),
+    metrics: bool = typer.Option(False, "--metrics", help="Also measure deletion / insertion per token."),
+    out_dir: Path = typer.Option(Path("vlx-ask"), "--out", "-o", help="Folder for report.html and answer.json."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    as_json: bool = typer.Option(False, "--json", help="Also print the result JSON to stdout."),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+) -> None:
+    """Answer a question about an image with a multimodal LLM and show, for each answer word,
+    where in the image it came from and which earlier words it leaned on.
+
+    \b
+    Examples:
+      vlx ask cat.jpg "What is in the image?"
+      vlx ask cat.jpg "What colour is the cat?" --model hf:llava-hf/llava-1.5-7b-hf --method tam --arc --msea
+    """
+    from vlx.errors import UsageError
+    from vlx.image import load_image
+    from vlx.mllm import load_mllm
+    from vlx.mllm.ask import ask as run_ask
+    from vlx.mllm.methods import MLLM_METHODS
+    from vlx.mllm.report import write_ask_report
+
+    MLLM_METHODS.get(method)
+    try:
+        scale_list = [float(s) for s in scales.split(",") if s.strip()]
+        token_list = [int(t) for t in tokens.split(",") if t.strip()] if tokens else None
+    except ValueError:
+        raise UsageError("--scales takes numbers like 1,0.75,0.5 and --tokens indices like 0,2.") from None
+    if not scale_list or any(s <= 0 for s in scale_list):
+        raise UsageError("--scales needs positive numbers, e.g. 1,0.75,0.5.")
+    img = load_image(image)
+    m = load_mllm(model, device)
+    options = {"layer": layer} if layer is not None else {}
+    result = run_ask(m, img, question, method, token_list, msea=msea, scales=scale_list, arc=arc, metrics=metrics,
+                     **options)
+    path = write_ask_report(result, out_dir / img.id)
+    out.print(f"{img.id}: {result.answer}", markup=False)
+    for t in result.tokens:
+        lean = f" | leans on: {', '.join(w for w, _ in t.relevance[:3])}" if t.relevance else ""
+        out.print(f"  {t.text.strip()!r} p={t.probability:.2f}: {t.sentence}{lean}", markup=False)
+    out.print(f"  → {path}", markup=False)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
 
 
 def _yes(flag: bool) -> str:
