@@ -5,18 +5,21 @@ and traits. The vocabulary's text embeddings are computed once per describer."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
 from vlx.describe.offline import basic_features
 from vlx.describe.traits import traits_phrase
-from vlx.describe.views import region_view
+from vlx.describe.views import VIEWS, region_view
 from vlx.errors import UsageError
 from vlx.prompts import prompts_dir, render
 from vlx.registry import DESCRIBERS
 from vlx.types import ImageInput, Region, RegionDescription
+
+if TYPE_CHECKING:
+    from vlx.models.clip import ClipModel
 
 
 def load_concepts(path: str | Path | None = None) -> tuple[str, ...]:
@@ -48,10 +51,13 @@ class ClipDescriber:
         margin: the crop is the box grown by this share of its size on each side.
     """
 
-    def __init__(self, model="", device: str | torch.device = "auto", concepts: Sequence[str] | str | Path | None = None,
-                 top_k: int = 3, view: str = "crop", margin: float = 0.1) -> None:
+    def __init__(self, model: str | ClipModel, device: str | torch.device = "auto",
+                 concepts: Sequence[str] | str | Path | None = None, top_k: int = 3, view: str = "crop",
+                 margin: float = 0.1) -> None:
         from vlx.models.clip import ClipModel, load_clip
 
+        if view not in VIEWS:
+            raise UsageError(f"unknown region view {view!r}; choose one of {', '.join(VIEWS)}.")
         self.clip = model if isinstance(model, ClipModel) else load_clip(model, device)
         self.name = f"clip:{self.clip.name}"
         self.concepts = tuple(concepts) if isinstance(concepts, (list, tuple)) else load_concepts(concepts)

@@ -5,7 +5,7 @@ for chat models, ``describe_caption.j2`` as a caption prefix for BLIP)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
@@ -16,6 +16,9 @@ from vlx.models.classifier import ImageClassifier
 from vlx.prompts import render
 from vlx.registry import DESCRIBERS
 from vlx.types import ImageInput, Region, RegionDescription
+
+if TYPE_CHECKING:
+    from vlx.models.vlm import VisionLanguageModel
 
 
 @DESCRIBERS.register("vlm")
@@ -32,8 +35,8 @@ class VlmDescriber:
         margin: the crop is the box grown by this share of its size on each side.
     """
 
-    def __init__(self, model="", device: str | torch.device = "auto", view: str = "crop",
-                 max_new_tokens: int = 40, margin: float = 0.1) -> None:
+    def __init__(self, model: str | VisionLanguageModel, device: str | torch.device = "auto",
+                 view: str = "crop", max_new_tokens: int = 40, margin: float = 0.1) -> None:
         from vlx.models.vlm import VisionLanguageModel, load_vlm
 
         if view not in VIEWS:

@@ -7,6 +7,7 @@ torchvision is missing."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -157,15 +158,19 @@ def _load(spec: str, device: str) -> VisionLanguageModel:
 
 
 def _processor(ref: str, family: str):
-    """The family's processor (PIL image backend), or a ``ComposedProcessor`` where the class
-    needs torchvision and it is missing."""
+    """The family's processor (with torchvision: its default backends; without: the PIL image
+    backend), or a ``ComposedProcessor`` where the class needs torchvision and it is missing."""
     from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
     from transformers.utils import is_torchvision_available
 
-    if family not in _QWEN | {"smolvlm"} or is_torchvision_available():
-        return from_pretrained(AutoProcessor.from_pretrained, ref, "VLM processor", backend="pil")
+    kw = {} if is_torchvision_available() else {"backend": "pil"}  # "pil" would also reach video processors
+    # SmolVLMProcessor also needs the num2words package; Idefics3's prompt format is the same.
+    needs_composing = family in _QWEN | {"smolvlm"} and not is_torchvision_available() or (
+        family == "smolvlm" and importlib.util.find_spec("num2words") is None)
+    if not needs_composing:
+        return from_pretrained(AutoProcessor.from_pretrained, ref, "VLM processor", **kw)
     tok = from_pretrained(AutoTokenizer.from_pretrained, ref, "VLM tokenizer")
-    image = from_pretrained(AutoImageProcessor.from_pretrained, ref, "VLM image processor", backend="pil")
+    image = from_pretrained(AutoImageProcessor.from_pretrained, ref, "VLM image processor", **kw)
     extra = _json_file(ref, "processor_config.json")
     template = _chat_template(ref) or getattr(tok, "chat_template", None)
     return ComposedProcessor(tok, image, template, family, extra.get("image_seq_len"))

@@ -89,7 +89,8 @@ def tiny_clip_folder(folder: str | Path, image_size: int = 32, patch: int = 8, s
     text = dict(vocab_size=len(tok), hidden_size=HIDDEN, intermediate_size=2 * HIDDEN, num_hidden_layers=LAYERS,
                 num_attention_heads=HEADS, max_position_embeddings=64, projection_dim=HIDDEN,
                 pad_token_id=ids[0], bos_token_id=ids[1], eos_token_id=ids[2])
-    model = CLIPModel(CLIPConfig(text_config=text, vision_config=_vision_clip(image_size, patch), projection_dim=HIDDEN))
+    config = CLIPConfig(text_config=text, vision_config=_vision_clip(image_size, patch), projection_dim=HIDDEN)
+    model = CLIPModel(config)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     CLIPImageProcessorPil(size={"shortest_edge": image_size},
