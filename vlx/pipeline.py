@@ -115,7 +115,7 @@ class Explainer:
 
         if self.describer is not None:
             t = time.perf_counter()
-            descs = self.describer.describe(self.model, img, regions)
+            descs = self.describer.describe(self.model, img, regions, label=short_name(tgt.label))
             regions = [dataclasses.replace(r, description=d) for r, d in zip(regions, descs)]
             timing["describe"] = time.perf_counter() - t
 

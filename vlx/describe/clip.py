@@ -73,7 +73,8 @@ class ClipDescriber:
         sims = self.clip.image_features(views) @ self.text.T
         return (self.clip.logit_scale * sims).softmax(-1).cpu().numpy().astype(np.float32)
 
-    def describe(self, model: object, image: ImageInput, regions: Sequence[Region]) -> list[RegionDescription]:
+    def describe(self, model: object, image: ImageInput, regions: Sequence[Region],
+                 label: str | None = None) -> list[RegionDescription]:
         """One description per region, in order: top concepts (``labels``) with their
         probabilities (``label_scores``), colours and traits. ``model`` (the classifier) is unused."""
         probs = self.scores(image, regions)

@@ -31,8 +31,10 @@ class OfflineDescriber:
         self.top_k, self.margin = top_k, margin
 
     @torch.no_grad()
-    def describe(self, model: ImageClassifier, image: ImageInput, regions: Sequence[Region]) -> list[RegionDescription]:
-        """One description per region, in order; the crops are classified in one batch."""
+    def describe(self, model: ImageClassifier, image: ImageInput, regions: Sequence[Region],
+                 label: str | None = None) -> list[RegionDescription]:
+        """One description per region, in order; the crops are classified in one batch.
+        ``label`` (the explained class) is not needed here: the crop's own labels are reported."""
         if not regions:
             return []
         crops = [crop_box(image.pixels, r.bbox_xyxy, self.margin) for r in regions]

@@ -26,7 +26,8 @@ class Describer(Protocol):
 
     name: str
 
-    def describe(self, model: Any, image: ImageInput, regions: Sequence[Region]) -> list[RegionDescription]: ...
+    def describe(self, model: Any, image: ImageInput, regions: Sequence[Region],
+                 label: str | None = None) -> list[RegionDescription]: ...
 
 
 def make_describer(spec: str | None, device: str | torch.device = "auto", **options: Any) -> Describer | None:

@@ -88,16 +88,29 @@ class TemplateVerbalizer:
                 s.append(f"; blurring it {_change(sheet.target_score, r.score_after_removal)} {after}")
             s.append(".")
             d = r.description
-            if detailed and d is not None and d.labels:
-                seen = say(f"{k}.seen_as", d.labels[0], d.labels[0])
-                seen_p = say(f"{k}.seen_as_score", d.label_scores[0], pct(d.label_scores[0]))
-                s.append(f" On its own, the model reads it as {seen} ({seen_p})")
-                if d.colors:
-                    cols = say(f"{k}.colors", ", ".join(d.colors), " and ".join(d.colors))
-                    s.append(f"; it is mostly {cols}")
-                s.append(".")
+            if detailed and d is not None:
+                s.append(_describe(d, k, say))
         return Verbalization(text="".join(s), style=self.style, verbalizer=self.name, facts=tuple(facts),
                              verified=True, check={"status": "verified", "issues": []})
+
+
+def _describe(d, k: str, say) -> str:
+    """One sentence for a region's description, by describer: the classifier's own reading of the
+    crop (offline), the best CLIP concept, or a VLM's words quoted as such."""
+    parts = []
+    if d.labels and d.source.startswith("clip"):
+        c = say(f"{k}.seen_as", d.labels[0], d.labels[0])
+        parts.append(f" CLIP matches it best to {c} ({say(f'{k}.seen_as_score', d.label_scores[0], pct(d.label_scores[0]))})")
+    elif d.labels:
+        seen = say(f"{k}.seen_as", d.labels[0], d.labels[0])
+        parts.append(f" On its own, the model reads it as {seen} "
+                     f"({say(f'{k}.seen_as_score', d.label_scores[0], pct(d.label_scores[0]))})")
+    elif d.text:
+        parts.append(f' {d.source.split(":", 2)[-1]} describes it as "{say(f"{k}.caption", d.text, d.text.strip())}"')
+    if d.colors:
+        cols = say(f"{k}.colors", ", ".join(d.colors), " and ".join(d.colors))
+        parts.append(f"; it is mostly {cols}" if parts else f" It is mostly {cols}")
+    return "".join(parts) + "." if parts else ""
 
 
 def _change(before: float, after: float) -> str:
