@@ -230,3 +230,11 @@ def test_index_escapes_untrusted_names(planted, tmp_path):
     assert evil not in html and "&lt;img src=x onerror=alert(1)&gt;.png" in html
     item = read_jsonl(tmp_path / "out" / "results.jsonl")[0]
     assert os.sep not in item["id"] and "<" not in item["id"]
+
+
+def test_output_folder_inside_the_input_is_not_scanned(planted, tiny_folder, tmp_path):
+    d = tmp_path / "in"
+    shutil.copytree(tiny_folder, d)
+    first = run_batch(d, d / "vlx-out", explainer=planted)
+    second = run_batch(d, d / "vlx-out", explainer=planted)
+    assert first.total == second.total == 6 and second.skipped == 6 and second.new == 0

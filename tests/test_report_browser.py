@@ -126,7 +126,7 @@ def test_pdf_export(report, tmp_path):
     assert data.startswith(b"%PDF") and len(data) > 50_000
 
 
-def test_optional_sections_render_only_when_present(effnet, chelsea):
+def test_optional_sections_render_only_when_present(chelsea):
     e = Explainer(planted_classifier(size=32)).explain(chelsea)
     page = render_html(e)
     for absent in ("Other wordings", "Methods compared", "Answer tokens", "Few-shot episode"):

@@ -121,3 +121,13 @@ def test_corpus_covers_good_and_bad(tmp_path):
     cases = [make(k, tmp_path, 1) for k in KINDS]
     assert {c.kind for c in cases if c.ok} >= set(GOOD_KINDS)
     assert json.dumps([str(c.path) for c in cases])          # paths are plain strings (unicode included)
+
+
+@pytest.mark.parametrize("make_input, needle", [
+    (lambda d: d / "nowhere", "no such folder or manifest"),
+    (lambda d: make("unicode-name", d, 0).path, "must be a folder of images or a JSONL manifest"),
+])
+def test_cli_batch_bad_input_is_one_line(tmp_path, make_input, needle):
+    code, stderr = run_cli(["batch", str(make_input(tmp_path)), "--out", str(tmp_path / "out")])
+    lines = [l for l in stderr.splitlines() if l.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("vlx: error:") and needle in lines[0], stderr

@@ -87,11 +87,9 @@ def _from_folder(root: Path, exclude: Path | None) -> list[BatchItem]:
 
 
 def _dir_ok(p: Path) -> bool:
-    """Follow a symlinked folder only when it resolves (a loop or a dangling link is skipped)."""
-    try:
-        return p.is_dir()
-    except OSError:
-        return False
+    """Follow a symlinked folder only when it resolves (``is_dir`` is False for a dangling link
+    or a link loop; folders reached twice are cut by the inode check in the walk)."""
+    return p.is_dir()
 
 
 def _real(p: Path) -> tuple[int, int]:
