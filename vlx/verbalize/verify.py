@@ -71,9 +71,9 @@ def verify(text: str, sheet: FactSheet) -> CheckResult:
     positions = [r.position for r in sheet.regions]
 
     refs = _region_refs(t, positions)
-    for start, _, n in refs:
+    for start, _, cands in refs:
         claims += 1
-        if n is None or n > len(sheet.regions):
+        if not cands:
             issues.append(f"names a region that was not measured near {t[start:start + 30]!r}")
             fixable = False
         else:
@@ -95,22 +95,19 @@ def verify(text: str, sheet: FactSheet) -> CheckResult:
         claims += 1
         stated = m.group(1).replace(" ", "")
         kind = _kind(t, m.start(), m.end())
-        region = _region_before(refs, m.start())
-        expected = _expected(sheet, kind, region)
-        if expected is not None:
-            ok = _same(stated, expected)
-        else:
-            ok = any(_same(stated, v) for v in _all_values(sheet))
+        cands = _region_before(refs, m.start())
+        expected = [v for v in (_expected(sheet, kind, r) for r in cands) if v is not None]
+        ok = any(_same(stated, v) for v in (expected or _all_values(sheet)))
         if ok:
             correct += 1
             continue
-        where = f"region {region}" if region else "the prediction"
+        where = "region " + " or ".join(map(str, cands)) if cands else "the prediction"
         issues.append(f"states {stated}% as {kind or 'a number'} of {where}"
-                      + (f"; the measured value is {pct(expected)}" if expected is not None else ""))
-        if expected is None:
-            fixable = False
+                      + (f"; the measured value is {' or '.join(pct(v) for v in expected)}" if expected else ""))
+        if len(expected) == 1:
+            replacements.append((m.start(), m.end(), pct(expected[0])))
         else:
-            replacements.append((m.start(), m.end(), pct(expected)))
+            fixable = False
 
     if not issues:
         return CheckResult("verified", text, [], claims, correct)
@@ -154,26 +151,35 @@ def _wrong_classes(text: str, sheet: FactSheet) -> list[str]:
     return sorted(set(found))
 
 
-def _region_refs(text: str, positions: list[str]) -> list[tuple[int, int, int | None]]:
-    """``(start, end, region number or None)`` for every region reference, in text order."""
-    refs = []
+def _region_refs(text: str, positions: list[str]) -> list[tuple[int, int, tuple[int, ...]]]:
+    """``(start, end, candidate region numbers)`` for every region reference, in text order; the
+    candidates are empty for a region that was not measured. A position shared by several regions
+    has several candidates; a position right after "the third region" in the same sentence only
+    restates that region and is not a reference of its own."""
+    n_regions = len(positions)
+    refs: list[tuple[int, int, tuple[int, ...]]] = []
     for m in _REGION_REF.finditer(text):
         n = int(m.group(1)) if m.group(1) else _ORDINAL[m.group(2).lower()]
-        refs.append((m.start(), m.end(), n))
+        refs.append((m.start(), m.end(), (n,) if 1 <= n <= n_regions else ()))
+    numbered = list(refs)
     taken = [(s, e) for s, e, _ in refs]
     for pos in POSITIONS:
         for m in re.finditer(rf"\b{re.escape(pos)}\b", text, re.IGNORECASE):
             if any(s <= m.start() < e for s, e in taken):
                 continue
             taken.append((m.start(), m.end()))
-            p = pos.lower()
-            refs.append((m.start(), m.end(), positions.index(p) + 1 if p in positions else None))
+            cands = tuple(i + 1 for i, p in enumerate(positions) if p == pos.lower())
+            if any(0 <= m.start() - e <= 40 and not re.search(r"[.;!?]", text[e:m.start()]) and c and
+                   set(c) <= set(cands) for _, e, c in numbered):
+                continue                                 # "A third region, at the centre (...)"
+            refs.append((m.start(), m.end(), cands))
     return sorted(refs)
 
 
-def _region_before(refs, offset: int) -> int | None:
-    before = [n for s, _, n in refs if s < offset and n is not None]
-    return before[-1] if before else None
+def _region_before(refs, offset: int) -> tuple[int, ...]:
+    """Candidates of the last region reference before ``offset`` (region 1 when there is none)."""
+    before = [c for s, _, c in refs if s < offset and c]
+    return before[-1] if before else (1,)
 
 
 def _clause(text: str, start: int, end: int) -> tuple[str, str]:
@@ -208,12 +214,13 @@ def _removal_in_sentence(text: str, start: int, end: int) -> bool:
     return any(w in left or w in right for w in dict(_KINDS)["after"])
 
 
-def _expected(sheet: FactSheet, kind: str | None, region: int | None) -> float | None:
+def _expected(sheet: FactSheet, kind: str | None, region: int) -> float | None:
+    """The measured value a number of ``kind`` about ``region`` (1-based) should state."""
     if kind == "confidence":
-        return sheet.target_score if sheet.is_top or region is None else None
-    if kind is None or not sheet.regions or (region or 1) > len(sheet.regions):
+        return sheet.target_score if sheet.is_top else None
+    if kind is None or not 1 <= region <= len(sheet.regions):
         return None
-    r = sheet.regions[(region or 1) - 1]
+    r = sheet.regions[region - 1]
     return {"area": r.area_fraction, "mass": r.attribution_mass, "after": r.score_after_removal}[kind]
 
 
