@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.vlx-setup-stamp
 OUT ?= out/demo
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-env clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,21 @@ test: setup
 
 bench: setup
 	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+# A separate environment for peers that need torchvision (pytorch-grad-cam), which breaks beside
+# the light CPU torch of .venv: about 5.5 GB. `make bench-env`, then
+# `.bench-venv/bin/python benchmarks/attribution.py`.
+BENCH_VENV ?= .bench-venv
+BENCH_TORCH ?= torch==2.14.1 torchvision==0.29.1
+
+bench-env: $(BENCH_VENV)/.vlx-bench-stamp
+
+$(BENCH_VENV)/.vlx-bench-stamp: pyproject.toml Makefile
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q $(BENCH_TORCH)
+	$(BENCH_VENV)/bin/python -m pip install -q -e ".[dev]" grad-cam shap $(BENCH_TORCH)
+	touch $@
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

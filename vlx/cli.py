@@ -17,7 +17,7 @@ app = typer.Typer(
     name="vlx",
     help="Explain image models and vision-language models in pictures and in words.\n\n"
          "Start with:  vlx explain cat.jpg --out out/   then open out/cat/report.html",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -386,10 +386,10 @@ def eval_command(
     say = None if quiet else (lambda line: err.print(line, markup=False))
     if suite is not None:
         text, table, failed = cli_eval.eval_suite(suite, model, device, methods, metrics, steps, limit, seed,
-                                                  cache_dir, full, out_dir, fmt, say)
+                                                  cache_dir, full, out_dir, fmt, say, strict=debug)
     else:
         text, table, failed = cli_eval.eval_images(images or [], model, device, methods, metrics, target, steps,
-                                                   out_dir, fmt, say)
+                                                   out_dir, fmt, say, strict=debug)
     if table is not None:
         out.print(table)
     else:

@@ -9,7 +9,7 @@ embedded demo) and ``vlx.testing.tiny_mllm.PlantedMLLM`` (hand-set weights, for 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -49,7 +49,6 @@ class MLLMInputs:
     pixel_layout: ImageLayout
     prompt_len: int
     image: ImageInput
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def batch_size(self) -> int:

@@ -64,10 +64,11 @@ class DemoMLLM(MLLM):
     def special_ids(self) -> set[int]:
         return super().special_ids() | {self.placeholder}
 
-    def prepare(self, image: ImageInput, question: str, prefill: str = PREFILL) -> MLLMInputs:
-        """``question`` defaults to the recipe's; the 49 image slots hold a placeholder id whose
-        embeddings ``forward`` replaces with the patch-class embeddings."""
+    def prepare(self, image: ImageInput, question: str, prefill: str = "") -> MLLMInputs:
+        """The 49 image slots hold a placeholder id whose embeddings ``forward`` replaces with
+        the patch-class embeddings; an empty ``prefill`` means the recipe's ``PREFILL``."""
         tok = self.tokenizer
+        prefill = prefill or PREFILL
         msgs = [{"role": "user", "content": f"Image: {IMAGE_MARK} {question}"}]
         text = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
         before, after = text.split(IMAGE_MARK)

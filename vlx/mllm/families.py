@@ -173,7 +173,8 @@ def _idefics3(adapter: Any, image: ImageInput, question: str, prefill: str) -> M
         x0, y0, x1, y1 = box
         boxes.append((x0, y0, x0 + (x1 - x0) * s / vw, y0 + (y1 - y0) * s / vh))
         names.append(name)
-    tiles = tuple(single_grid((h, w), (side, side), b, k * side * side, nm) for k, (b, nm) in enumerate(zip(boxes, names)))
+    tiles = tuple(single_grid((h, w), (side, side), b, k * side * side, nm)
+                  for k, (b, nm) in enumerate(zip(boxes, names)))
     layout = ImageLayout((h, w), tiles, n_views * side * side)
     _check(len(pos), layout, adapter.family_name)
     ptiles = tuple(single_grid((h, w), (s, s), b, k * s * s, nm) for k, (b, nm) in enumerate(zip(boxes, names)))

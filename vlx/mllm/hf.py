@@ -67,7 +67,8 @@ class HFMLLM(MLLM):
 
     def forward(self, inputs: MLLMInputs, hidden_states: bool = False, attentions: bool = False) -> MLLMOutput:
         ids = inputs.input_ids.to(self.device)
-        out = self.model(input_ids=ids, **self._kwargs(ids, inputs.pixels), output_hidden_states=hidden_states, output_attentions=attentions, use_cache=False)
+        out = self.model(input_ids=ids, **self._kwargs(ids, inputs.pixels), output_hidden_states=hidden_states,
+                         output_attentions=attentions, use_cache=False)
         return MLLMOutput(out.logits, tuple(out.hidden_states) if hidden_states else None,
                           tuple(out.attentions) if attentions else None)
 

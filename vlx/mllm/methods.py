@@ -214,7 +214,8 @@ class Occlusion(MLLMMethod):
 
         image = ctx.inputs.image
         segs = self.options.get("segments")
-        segs = superpixel_labels(image.pixels, "slic", int(self.options.get("n_segments", 24))) if segs is None else segs
+        if segs is None:
+            segs = superpixel_labels(image.pixels, "slic", int(self.options.get("n_segments", 24)))
         labels = np.unique(segs)
         mean = image.pixels.reshape(-1, 3).mean(0).round().astype(np.uint8)
         views = []

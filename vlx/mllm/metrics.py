@@ -68,10 +68,12 @@ def mass_inside(amap: AnswerMap, mask: np.ndarray) -> float:
     return float(v[mask].sum()) / total if total > 0 else 0.0
 
 
-def forward_seconds(ctx: AnswerContext, repeats: int = 3) -> float:
-    """Median wall time of one teacher-forced forward pass (no gradients) over the answer."""
+def forward_seconds(ctx: AnswerContext, repeats: int = 5) -> float:
+    """Median wall time of one teacher-forced forward pass (no gradients) over the answer, after
+    one warm-up pass."""
     times = []
     with torch.no_grad():
+        ctx.model.forward(ctx.inputs)
         for _ in range(repeats):
             t0 = time.perf_counter()
             ctx.model.forward(ctx.inputs)

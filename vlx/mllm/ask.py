@@ -1,0 +1,157 @@
+"""``vlx ask``: answer a question about an image with an MLLM and explain each answer token: a map
+(any registered method, optionally MSEA-aggregated), the context words it leaned on (ARC),
+the regions that carry the map (the superpixel stage) in words, and faithfulness metrics."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from vlx.errors import UsageError
+from vlx.mllm.adapter import MLLM
+from vlx.mllm.arc import arc_relevance
+from vlx.mllm.context import AnswerContext, AnswerMap
+from vlx.mllm.methods import MLLM_METHODS, get_mllm_method
+from vlx.types import AttributionMap, ClassTarget, ImageInput, MetricResult, Region
+
+
+@dataclass
+class TokenExplanation:
+    """One explained answer token: its map, probability, context relevance and regions.
+
+    ``relevance``: ``(context word, RBO in [0, 1])`` pairs, most relevant first (empty without
+    ARC); ``regions``: superpixel regions of the map (``Region.id`` 0 holds the most);
+    ``sentence``: the words that say where the token looked.
+    """
+
+    index: int
+    token_id: int
+    text: str
+    probability: float
+    map: AnswerMap
+    relevance: list[tuple[str, float]] = field(default_factory=list)
+    regions: list[Region] = field(default_factory=list)
+    sentence: str = ""
+    metrics: list[MetricResult] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "token_id": self.token_id, "text": self.text, "probability": self.probability,
+                "method": self.map.method, "seconds": self.map.seconds, "sentence": self.sentence,
+                "relevance": [{"word": w, "rbo": r} for w, r in self.relevance],
+                "regions": [r.to_json() for r in self.regions], "metrics": [m.to_json() for m in self.metrics],
+                "details": _jsonable(self.map.details)}
+
+
+@dataclass
+class AskResult:
+    """The answer and its per-token explanations; ``to_json`` is JSON-serialisable."""
+
+    image: ImageInput
+    question: str
+    model: str
+    answer: str
+    tokens: list[TokenExplanation]
+    timing_s: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"image": {"id": self.image.id, "path": self.image.path, "height": self.image.size_hw[0],
+                          "width": self.image.size_hw[1]},
+                "question": self.question, "model": self.model, "answer": self.answer,
+                "tokens": [t.to_json() for t in self.tokens], "timing_s": dict(self.timing_s)}
+
+
+def ask(model: MLLM, image: ImageInput, question: str, method: str = "tam", tokens: Sequence[int] | None = None,
+        msea: bool = False, scales: Sequence[float] = (1.0, 0.75, 0.5), aggregation: str = "mean",
+        arc: bool = False, metrics: bool = False, max_new_tokens: int = 16, max_tokens: int = 12,
+        regions: bool = True, **options: Any) -> AskResult:
+    """Answer ``question`` about ``image`` and explain answer ``tokens`` (default: every word-like
+    token of the answer, at most ``max_tokens``).
+
+    ``method``: a name in ``MLLM_METHODS``; ``msea``: aggregate over ``scales``; ``arc``: compute
+    the context relevance vector (and, for ``tam``, use it to weight the interference);
+    ``metrics``: deletion / insertion per token (costs ``2 × 11`` forward passes each);
+    ``options``: passed to the method (e.g. ``layer=`` for llavacam).
+    """
+    if method not in MLLM_METHODS:
+        MLLM_METHODS.get(method)
+    if not question.strip():
+        raise UsageError("the question is empty; ask something about the image.")
+    t0 = time.perf_counter()
+    ctx = AnswerContext(model, image, question, max_new_tokens=max_new_tokens)
+    t_answer = time.perf_counter() - t0
+    words = model.decode_tokens(ctx.answer_ids)
+    if tokens is None:
+        tokens = [i for i, w in enumerate(words) if any(ch.isalnum() for ch in w)][:max_tokens] or [0]
+    bad = [t for t in tokens if not 0 <= t < len(ctx.answer_ids)]
+    if bad:
+        raise UsageError(f"answer token {bad[0]} does not exist; the answer has {len(ctx.answer_ids)} tokens.")
+    tokens = list(tokens)
+    if arc and method == "tam":
+        options.setdefault("weights", "arc")
+    m = get_mllm_method(method, **options)
+    t1 = time.perf_counter()
+    if msea:
+        from vlx.mllm.msea import msea as run_msea
+
+        maps = run_msea(ctx, m, tokens, scales, aggregation)
+    else:
+        maps = m.explain(ctx, tokens)
+    t_maps = time.perf_counter() - t1
+    with torch.no_grad():
+        probs = ctx.output().logits[0].float().softmax(-1)
+    out = []
+    for t, amap in zip(tokens, maps):
+        c = ctx.answer_ids[t]
+        te = TokenExplanation(t, c, words[t], float(probs[ctx.position(t), c]), amap)
+        if arc:
+            te.relevance = context_relevance(ctx, t)
+        if regions:
+            te.regions, te.sentence = _regions(image, amap, c)
+        if metrics:
+            from vlx.mllm.metrics import deletion_insertion
+
+            te.metrics = list(deletion_insertion(ctx, amap))
+        out.append(te)
+    timing = {"answer": t_answer, "maps": t_maps, "total": time.perf_counter() - t0}
+    return AskResult(image, question, model.name, "".join(words).strip(), out, timing)
+
+
+def context_relevance(ctx: AnswerContext, t: int, k: int = 50, p: float = 0.9) -> list[tuple[str, float]]:
+    """ARC: ``(context word, RBO)`` for the text context of answer token ``t``, most relevant
+    first; RBO in ``[0, 1]`` of top-``k`` next-token rankings."""
+    pos = ctx.context_positions(t)
+    if not len(pos):
+        return []
+    rel = arc_relevance(ctx.output().logits[0], pos, ctx.position(t), k, p)
+    words = ctx.model.decode_tokens([int(i) for i in ctx.inputs.input_ids[0, pos]])
+    pairs = [(w.strip(), float(r)) for w, r in zip(words, rel)]
+    return sorted(pairs, key=lambda x: -x[1])
+
+
+def _regions(image: ImageInput, amap: AnswerMap, token_id: int) -> tuple[list[Region], str]:
+    from vlx.regions.superpixels import SuperpixelRegions
+
+    values = np.abs(amap.values) if amap.signed else amap.values
+    am = AttributionMap(values.astype(np.float32), amap.raw, amap.method, ClassTarget(token_id, amap.text.strip()))
+    regs = SuperpixelRegions(n_segments=32, coverage=0.5, max_regions=3).regions(image, am)
+    if not regs:
+        return [], f"'{amap.text.strip()}': the map is empty."
+    parts = [f"the {r.position} region ({r.attribution_mass:.0%} of the map on {r.area_fraction:.0%} of the image)"
+             for r in regs]
+    return regs, f"'{amap.text.strip()}' looked mostly at " + "; ".join(parts) + "."
+
+
+def _jsonable(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _jsonable(v) for k, v in d.items()}
+    if isinstance(d, (list, tuple)):
+        return [_jsonable(v) for v in d]
+    if isinstance(d, (np.floating, np.integer)):
+        return d.item()
+    if isinstance(d, np.ndarray):
+        return d.tolist()
+    return d
