@@ -1,5 +1,10 @@
-"""Attribution speed and memory: vlx against captum (same definitions), on EfficientNet-Lite0
-with skimage's chelsea and coffee as one batch of 2.
+"""Attribution speed and memory: vlx against captum, pytorch-grad-cam and shap (same
+definitions), on EfficientNet-Lite0 with skimage's chelsea and coffee as one batch of 2.
+
+pytorch-grad-cam needs torchvision, which does not import beside the light CPU torch of .venv:
+run this file from the benchmark environment (`make bench-env`, then
+`.bench-venv/bin/python benchmarks/attribution.py`) to include it; elsewhere it is skipped
+with a note.
 
 For every method: wall time, its ratio to one plain forward+backward pass of the batch, the
 ratio to captum's implementation where captum has one, and the peak resident memory added during
@@ -107,6 +112,55 @@ def captum_runners(model, x, targets, layer_module, bs: int) -> dict[str, Callab
     }
 
 
+def gradcam_runners(model, x, targets, layer_module, bs: int) -> dict[str, Callable[[], object]]:
+    """pytorch-grad-cam's CAMs on the same layer and targets (needs torchvision)."""
+    import pytorch_grad_cam as pgc
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    classes = {"gradcam": pgc.GradCAM, "gradcampp": pgc.GradCAMPlusPlus, "xgradcam": pgc.XGradCAM,
+               "hirescam": pgc.HiResCAM, "layercam": pgc.LayerCAM, "eigencam": pgc.EigenCAM,
+               "scorecam": pgc.ScoreCAM, "ablationcam": pgc.AblationCAM}
+    tg = [ClassifierOutputTarget(int(t)) for t in targets]
+
+    def runner(cls):
+        def go():
+            kw = {"batch_size": bs} if cls is pgc.AblationCAM else {}
+            cam = cls(model=model.module, target_layers=[layer_module], **kw)
+            cam.batch_size = bs
+            try:
+                cam(input_tensor=x, targets=tg)
+            finally:
+                cam.activations_and_grads.release()
+        return go
+
+    return {name: runner(cls) for name, cls in classes.items()}
+
+
+def shap_runners(model, x, targets, bs: int, n_samples: int = 512) -> dict[str, Callable[[], object]]:
+    """shap's KernelExplainer with the same superpixel players, mean baseline and sample count."""
+    import shap
+
+    players = [superpixel_players(model, x[i], 32) for i in range(x.shape[0])]
+    base = torch.cat([make_baseline(x[i:i + 1], "mean") for i in range(x.shape[0])])
+
+    def go():
+        for i in range(x.shape[0]):
+            seg = players[i]
+            n = int(seg.max()) + 1
+
+            def f(z: np.ndarray) -> np.ndarray:
+                out = []
+                with torch.no_grad():
+                    for j in range(0, z.shape[0], bs):
+                        keep = torch.from_numpy(z[j:j + bs]).float()[:, seg][:, None]     # (b, 1, H, W)
+                        xb = x[i:i + 1] * keep + base[i:i + 1] * (1 - keep)
+                        out.append(model.logits(xb).softmax(-1)[:, int(targets[i])])
+                return torch.cat(out).numpy()
+
+            shap.KernelExplainer(f, np.zeros((1, n))).shap_values(np.ones((1, n)), nsamples=n_samples, silent=True)
+    return {"kernelshap": go}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--methods", default=",".join(METHODS.names()))
@@ -146,15 +200,17 @@ def main() -> None:
     print(f"plain forward+backward (B={x.shape[0]}): {t_fb * 1000:.0f} ms; plain batched forward (batches of {bs}): "
           f"{fwd_rate:.0f} images/s")
 
-    try:
-        import pytorch_grad_cam  # noqa: F401
-    except Exception as e:  # report why the peer is missing, then go on without it
-        print(f"note: pytorch-grad-cam skipped ({type(e).__name__}: {e}); it needs torchvision, which "
-              "does not import beside this torch.")
-
-    theirs = captum_runners(model, x, targets, layer_module, args.batch_size)
-    head = ("method", "vlx s", "x fwd+bwd", "captum s", "captum/vlx", "vlx MB", "captum MB", "samples/s (vs plain fwd)")
-    print("{:<21}{:>8}{:>11}{:>10}{:>12}{:>8}{:>11}  {}".format(*head), flush=True)
+    peers = {"captum": captum_runners(model, x, targets, layer_module, args.batch_size)}
+    for peer, make in (("grad-cam", lambda: gradcam_runners(model, x, targets, layer_module, args.batch_size)),
+                       ("shap", lambda: shap_runners(model, x, targets, args.batch_size))):
+        try:
+            peers[peer] = make()
+        except Exception as e:  # a missing peer is reported, then the run goes on without it
+            print(f"note: {peer} skipped ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                  "pytorch-grad-cam needs torchvision: use `make bench-env` and .bench-venv/bin/python")
+    head = ("method", "vlx s", "x fwd+bwd", "vlx MB", "samples/s (vs plain fwd)")
+    print("{:<21}{:>8}{:>11}{:>8}  {:<26}".format(*head) + "".join(f"  {p + ' s (peer/vlx, MB)':<28}" for p in peers),
+          flush=True)
     for name in args.methods.split(","):
         import inspect
 
@@ -163,14 +219,17 @@ def main() -> None:
         m = get_method(name, **({"batch_size": args.batch_size} if accepts else {}))
         lay = layer if m.needs_layer else None
         t, mo = timed(lambda: m.attribute(model, x, target, lay), args.repeats)
-        tc = mc = None
-        if name in theirs:
-            tc, mc = timed(theirs[name], args.repeats)
         n = _samples(name, m, model, x)
         rate = f"{x.shape[0] * n / t:.0f}/s ({x.shape[0] * n / t / fwd_rate:.2f}x fwd)" if n else ""
-        rc = tc / t if tc else None
-        print(f"{name:<21}{t:>8.2f}{t / t_fb:>11.1f}{_f(tc, '.2f'):>10}{_f(rc, '.2f'):>12}{mo:>8.0f}"
-              f"{_f(mc, '.0f'):>11}  {rate}", flush=True)
+        cols = []
+        for runners in peers.values():
+            if name in runners:
+                tc, mc = timed(runners[name], args.repeats)
+                cols.append(f"{tc:.2f} ({tc / t:.2f}x, {mc:.0f})")
+            else:
+                cols.append("-")
+        print(f"{name:<21}{t:>8.2f}{t / t_fb:>11.1f}{mo:>8.0f}  {rate:<26}" + "".join(f"  {c:<28}" for c in cols),
+              flush=True)
 
 
 def _samples(name: str, m, model, x) -> int | None:
