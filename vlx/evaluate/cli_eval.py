@@ -18,10 +18,9 @@ from vlx.evaluate.tables import (
 )
 
 IMAGE_METRICS: tuple[str, ...] = ("deletion", "insertion")
-SUITE_LIMIT = 30
 Say = Callable[[str], None] | None
 
-__all__ = ["FORMATS", "IMAGE_METRICS", "SUITE_LIMIT", "eval_images", "eval_suite"]
+__all__ = ["FORMATS", "IMAGE_METRICS", "eval_images", "eval_suite"]
 
 
 def _curve_options(metrics: Sequence[str], steps: int | None, base: dict[str, dict[str, Any]]) -> dict:
@@ -60,10 +59,10 @@ def _load_model(model: str, device: str) -> Any:
 
 def eval_images(paths: Sequence[Path], model: str, device: str, methods: str | None, metrics: str | None,
                 target: str | None, steps: int | None, out_dir: Path | None, fmt: str,
-                say: Say) -> tuple[str, Any, int]:
+                say: Say, strict: bool = False) -> tuple[str, Any, int]:
     """``vlx eval IMAGES``: returns ``(text, rich table or None, number of failures)``. An image
     that cannot be read is one failed row (one line on stderr) unless it is the only image, when
-    its InputError is raised."""
+    its InputError is raised. ``strict`` (``--debug``) re-raises the first error."""
     from vlx.errors import VlxError
     from vlx.image import load_image
 
@@ -77,12 +76,12 @@ def eval_images(paths: Sequence[Path], model: str, device: str, methods: str | N
         try:
             items.append(GridItem(load_image(p), ti))
         except VlxError as e:
-            if len(paths) == 1:
+            if len(paths) == 1 or strict:
                 raise
             row = GridRow(image=Path(p).name, method="-", error=str(e).strip().splitlines()[0])
             rows.append(row)
             report(row)
-    rows += run_grid(clf, items, names, mets, None, _curve_options(mets, steps, {}), None, report)
+    rows += run_grid(clf, items, names, mets, None, _curve_options(mets, steps, {}), None, report, strict)
     headers, body = grid_table(rows, mets)
     settings = {"model": clf.name, "methods": names, "metrics": mets, "metric_options":
                 _curve_options(mets, steps, {}), "images": [str(p) for p in paths]}
@@ -114,17 +113,17 @@ def suite_footer(board: Leaderboard) -> str:
 
 def eval_suite(suite: str, model: str, device: str, methods: str | None, metrics: str | None, steps: int | None,
                limit: int | None, seed: int, cache_dir: Path | None, full: bool, out_dir: Path | None, fmt: str,
-               say: Say) -> tuple[str, Any, int]:
+               say: Say, strict: bool = False) -> tuple[str, Any, int]:
     """``vlx eval --suite localisation``: build or load the suite, run the leaderboard, render it.
     Returns ``(text, rich renderable or None, 0)``; failed methods are shown in the table."""
-    from vlx.evaluate.suite import SUITE_NAME, build_suite
+    from vlx.evaluate.suite import DEFAULT_SIZE, SUITE_NAME, build_suite
 
     if suite != SUITE_NAME:
         raise UsageError(f"unknown suite {suite!r}; the built-in suite is {SUITE_NAME!r}.")
     names = resolve_methods(methods or "all")
     mets = resolve_metrics(metrics, SUITE_METRICS)
     clf = _load_model(model, device)
-    n = limit if limit is not None else SUITE_LIMIT
+    n = limit if limit is not None else DEFAULT_SIZE
     if say is not None:
         say(f"building or loading the {SUITE_NAME} suite ({n} items, seed {seed}) ...")
     built = build_suite(clf, n, seed, cache_dir)
@@ -132,7 +131,7 @@ def eval_suite(suite: str, model: str, device: str, methods: str | None, metrics
                             metric_options=_curve_options(mets, steps, SUITE_METRIC_OPTIONS),
                             on_row=_reporter(say),
                             settings={"suite": built.version, "seed": built.seed, "folder": str(built.folder),
-                                      "attempts": built.attempts})
+                                      "attempts": built.attempts}, strict=strict)
     headers, body = leaderboard_table(board)
     json_text = leaderboard_json(board)
     _write(out_dir, headers, body, json_text)
@@ -141,7 +140,7 @@ def eval_suite(suite: str, model: str, device: str, methods: str | None, metrics
             curves = {sc.method: sc.curves[metric] for sc in board.scores if metric in sc.curves}
             if curves:
                 curves_png(curves, out_dir / "curves" / f"suite_{metric}.png",
-                           f"mean {metric} curve, {built.version}, {len(built.items)} items")
+                           f"mean {metric} curve, {built.version}, {len(built.items)} items (AUC in the legend)")
     footer = suite_footer(board)
     if fmt == "table":
         from rich.console import Group

@@ -28,17 +28,17 @@ SUITE_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"deletion": {"steps": 16, "ba
 # Lighter settings for methods that are slow at their defaults (1000+ forward passes per image).
 # Used by the suite unless ``light=False``; printed with the leaderboard.
 LIGHT_OPTIONS: dict[str, dict[str, Any]] = {
-    "rise": {"n_masks": 256},
-    "occlusion": {"window": 40, "stride": 20},
-    "lime": {"n_samples": 96},
-    "kernelshap": {"n_samples": 96},
+    "rise": {"n_masks": 250},
+    "occlusion": {"window": 56, "stride": 28},
+    "lime": {"n_samples": 64},
+    "kernelshap": {"n_samples": 64},
     "integrated_gradients": {"n_steps": 16},
     "xrai": {"n_steps": 16},
     "smoothgrad": {"n_samples": 8},
 }
 # Methods whose cost does not shrink with an option (one forward pass per channel of the layer):
 # the suite runs them on at most this many items, shown in the leaderboard's ``n`` column.
-ITEM_CAPS: dict[str, int] = {"scorecam": 6, "ablationcam": 6}
+ITEM_CAPS: dict[str, int] = {"scorecam": 3, "ablationcam": 3}
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def run_grid(model: ImageClassifier, items: Sequence[GridItem], methods: Sequenc
              method_options: Mapping[str, Mapping[str, Any]] | None = None,
              metric_options: Mapping[str, Mapping[str, Any]] | None = None,
              item_caps: Mapping[str, int] | None = None,
-             on_row: Callable[[GridRow], None] | None = None) -> list[GridRow]:
+             on_row: Callable[[GridRow], None] | None = None, strict: bool = False) -> list[GridRow]:
     """Evaluate every method on every item with every metric.
 
     Args:
@@ -116,6 +116,7 @@ def run_grid(model: ImageClassifier, items: Sequence[GridItem], methods: Sequenc
         metrics: registered metric names; ``metric_options`` their constructor options.
         item_caps: method → at most this many items (the first ones).
         on_row: called with each finished row (progress, one-line error reports).
+        strict: re-raise the first error instead of recording it (``--debug``).
 
     Returns rows in (method, item) order; a failed pair has ``error`` set and no values. A
     localisation metric on an item without ``gt_mask`` raises UsageError before any work.
@@ -146,6 +147,8 @@ def run_grid(model: ImageClassifier, items: Sequence[GridItem], methods: Sequenc
                     if "curve" in r.details and "fractions" in r.details:
                         row.curves[r.name] = (list(r.details["fractions"]), list(r.details["curve"]))
             except Exception as e:  # recorded on the row and reported by on_row; the grid goes on
+                if strict:
+                    raise
                 row.error = one_line(e)
             rows.append(row)
             if on_row is not None:
@@ -203,11 +206,12 @@ def run_leaderboard(model: ImageClassifier, items: Sequence[Any], methods: Seque
                     metrics: Sequence[str] = SUITE_METRICS, light: bool = True,
                     metric_options: Mapping[str, Mapping[str, Any]] | None = None,
                     on_row: Callable[[GridRow], None] | None = None,
-                    settings: Mapping[str, Any] | None = None) -> Leaderboard:
+                    settings: Mapping[str, Any] | None = None, strict: bool = False) -> Leaderboard:
     """Rank methods on suite items (``vlx.evaluate.suite.SuiteItem``: image, mask, target).
 
     ``light`` applies ``LIGHT_OPTIONS`` and ``ITEM_CAPS``; ``metric_options`` defaults to
     ``SUITE_METRIC_OPTIONS``. Scores are sorted by the first metric (best first; NaN last).
+    ``strict`` re-raises the first error instead of recording it.
     """
     names = resolve_methods(methods)
     mopts = dict(SUITE_METRIC_OPTIONS if metric_options is None else metric_options)
@@ -215,7 +219,7 @@ def run_leaderboard(model: ImageClassifier, items: Sequence[Any], methods: Seque
     caps = {n: c for n, c in ITEM_CAPS.items() if n in names} if light else {}
     grid = [GridItem(it.image, it.target, it.mask) for it in items]
     t0 = time.perf_counter()
-    rows = run_grid(model, grid, names, list(metrics), opts, mopts, caps, on_row)
+    rows = run_grid(model, grid, names, list(metrics), opts, mopts, caps, on_row, strict)
     scores = summarise(rows, metrics, opts)
     first = metrics[0]
     sign = 1.0 if getattr(METRICS.get(first), "higher_is_better", True) else -1.0

@@ -38,7 +38,7 @@ SUITE_NAME = "localisation"
 SUITE_VERSION = "localisation-v1"
 CANVAS = 320
 DEFAULT_SEED = 0
-DEFAULT_SIZE = 40
+DEFAULT_SIZE = 30
 AREA_RANGE = (0.08, 0.35)
 
 
@@ -67,7 +67,6 @@ OBJECTS: tuple[SuiteObject, ...] = (
     SuiteObject("helmet", "astronaut", (275, 345, 512, 512), (518, 560), "ellipse"),
     SuiteObject("motorcycle", "motorcycle", (88, 92, 690, 458), (665, 670), _MOTO_OUTLINE),
     SuiteObject("pagoda", "china", (55, 25, 360, 395), (698, 442, 663)),
-    SuiteObject("dahlia", "flower", (160, 80, 455, 365), (985,), "ellipse"),
 )
 
 # name -> (source image, crop XYXY or None for all of it, RGB tint applied to grey textures)
@@ -96,7 +95,7 @@ def _sources() -> dict[str, Callable[[], np.ndarray]]:
     return {"chelsea": data.chelsea, "coffee": data.coffee, "astronaut": data.astronaut, "rocket": data.rocket,
             "motorcycle": lambda: data.stereo_motorcycle()[0], "brick": data.brick, "grass": data.grass,
             "gravel": data.gravel, "moon": data.moon, "hubble_deep_field": data.hubble_deep_field,
-            "immunohistochemistry": data.immunohistochemistry, "china": sklearn(0), "flower": sklearn(1)}
+            "immunohistochemistry": data.immunohistochemistry, "china": sklearn(0)}
 
 
 @lru_cache(maxsize=None)

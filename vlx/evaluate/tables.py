@@ -178,7 +178,7 @@ def write_curve_pngs(rows: Sequence[GridRow], out_dir: str | Path) -> list[Path]
             curves = {r.method: r.curves[metric] for r in rows if r.image == image and metric in r.curves}
             if curves:
                 out.append(curves_png(curves, Path(out_dir) / f"{_safe(image)}_{metric}.png",
-                                      f"{metric} — {image} (AUC in the legend)"))
+                                      f"{metric} - {image}: target probability (AUC in the legend)"))
     return out
 
 
