@@ -3,7 +3,9 @@ expensive step (``set_image``: one image encoding) is cached, the cheap step (``
 prompt-decoder call for a whole batch of prompts) is called many times.
 
 Specs:
-``hf:<hub id or folder>``     transformers ``SamModel`` (e.g. ``hf:facebook/sam-vit-base``)
+``hf:<hub id or folder>``     transformers ``SamModel`` (e.g. ``hf:facebook/sam-vit-base``), or
+                              ``Sam2Model`` when the config's ``model_type`` is ``sam2`` and the
+                              installed transformers has SAM 2 (e.g. ``hf:facebook/sam2.1-hiera-tiny``)
 ``sam:<vit_b|vit_l|vit_h>=<checkpoint.pth>``  the ``segment-anything`` package (extra ``vlx[sam]``),
                               weights loaded with ``map_location`` and ``weights_only=True``
 
@@ -123,11 +125,12 @@ class HFSam:
         if points is not None:
             if labels is None or labels.shape != points.shape[:2]:
                 raise ValueError("labels must have shape (P, N) matching points (P, N, 2)")
-            kw["input_points"] = torch.as_tensor(points * self._scale, dtype=torch.float32,
+            kw["input_points"] = torch.as_tensor(points * self._xy_scale(), dtype=torch.float32,
                                                  device=self.device)[None]
             kw["input_labels"] = torch.as_tensor(labels, dtype=torch.long, device=self.device)[None]
         if boxes is not None:
-            kw["input_boxes"] = torch.as_tensor(boxes * self._scale, dtype=torch.float32, device=self.device)[None]
+            kw["input_boxes"] = torch.as_tensor(boxes * np.tile(self._xy_scale(), 2), dtype=torch.float32,
+                                                device=self.device)[None]
         if not kw:
             raise ValueError("give points, boxes or both")
         out = self.model(image_embeddings=self._emb, multimask_output=multimask, **kw)
@@ -136,6 +139,10 @@ class HFSam:
         ok = torch.ones_like(iou, dtype=torch.bool) if min_quality is None else \
             (iou >= min_quality[0]) & (stab >= min_quality[1])
         return MaskPrediction(self._upsample(low, ok), iou.cpu().numpy(), stab.cpu().numpy())
+
+    def _xy_scale(self) -> np.ndarray:
+        """Factors ``(sx, sy)`` from original-image pixels to model-input pixels."""
+        return np.array([self._scale, self._scale])
 
     def _upsample(self, low: torch.Tensor, ok: torch.Tensor) -> np.ndarray:
         """Low-res logits ``(P, K, h, w)`` → bool masks ``(P, K, H, W)``; only where ``ok``."""
@@ -148,6 +155,47 @@ class HFSam:
                               mode="bilinear", align_corners=False)
             x = x[..., : int(h * self._scale + 0.5), : int(w * self._scale + 0.5)]
             x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+            out[idx.cpu().numpy()] = (x[:, 0] > 0).cpu().numpy()
+        return out.reshape(p, k, h, w)
+
+
+class HFSam2(HFSam):
+    """A transformers ``Sam2Model`` (SAM 2 / 2.1, image mode). Same interface and caching as
+    ``HFSam``; SAM 2's preprocessing differs and is done here in torch (its image processor
+    needs torchvision): resize to ``longest × longest`` *without* keeping the aspect ratio
+    (bilinear, antialiased), normalise, no padding. Points and boxes are scaled per axis; the
+    low-resolution logits (``longest / 4`` square) are resized straight to the image's size.
+
+    The cached embedding is SAM 2's list of feature maps (two high-resolution levels and the
+    decoder's ``image_embeddings``). The object-score head (``object_score_logits``) is not
+    used: like SAM 2's image predictor, every prompt's masks come back as predicted.
+    """
+
+    def __init__(self, model: torch.nn.Module, name: str, device: torch.device, longest: int | None = None,
+                 mean: tuple[float, float, float] = SAM_MEAN, std: tuple[float, float, float] = SAM_STD) -> None:
+        super().__init__(model, name, device, longest or _side(model.config.prompt_encoder_config.image_size),
+                         mean, std)
+
+    def preprocess(self, pixels: np.ndarray) -> tuple[torch.Tensor, float]:
+        """RGB uint8 ``(H, W, 3)`` → float ``(1, 3, longest, longest)``; the scale returned is
+        the longest side's (per-axis factors come from ``_xy_scale``)."""
+        h, w = pixels.shape[:2]
+        x = torch.from_numpy(np.array(pixels, dtype=np.uint8, copy=True)).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+        x = F.interpolate(x, size=(self.longest, self.longest), mode="bilinear", align_corners=False, antialias=True)
+        return (x - self.mean) / self.std, self.longest / max(h, w)
+
+    def _xy_scale(self) -> np.ndarray:
+        h, w = self._hw
+        return np.array([self.longest / w, self.longest / h])
+
+    def _upsample(self, low: torch.Tensor, ok: torch.Tensor) -> np.ndarray:
+        p, k = low.shape[:2]
+        h, w = self._hw
+        out = np.zeros((p * k, h, w), dtype=bool)
+        idx = torch.nonzero(ok.reshape(-1)).flatten()
+        if idx.numel():
+            x = F.interpolate(low.reshape(p * k, 1, *low.shape[-2:])[idx], size=(h, w), mode="bilinear",
+                              align_corners=False)
             out[idx.cpu().numpy()] = (x[:, 0] > 0).cpu().numpy()
         return out.reshape(p, k, h, w)
 
@@ -201,12 +249,36 @@ def _load_hf(ref: str, device: torch.device) -> HFSam:
 
     from vlx.models.hub import from_pretrained
 
-    config = from_pretrained(AutoConfig.from_pretrained, ref, "SAM model")
+    try:
+        config = from_pretrained(AutoConfig.from_pretrained, ref, "SAM model")
+    except ValueError as e:  # a model_type this transformers does not know (e.g. sam2 on an old one)
+        raise UsageError(f"hf:{ref}: this transformers ({_transformers_version()}) cannot read its config "
+                         f"({str(e).splitlines()[0]}); SAM 2 needs a transformers with Sam2Model.") from None
+    if config.model_type == "sam2":
+        try:
+            from transformers import Sam2Model
+        except ImportError:
+            raise UsageError(f"hf:{ref} is SAM 2, but this transformers ({_transformers_version()}) has no "
+                             "Sam2Model; upgrade transformers or use a SAM (v1) model.") from None
+        model = from_pretrained(Sam2Model.from_pretrained, ref, "SAM 2 model")
+        longest, mean, std = _processor_settings(ref, _side(config.prompt_encoder_config.image_size))
+        return HFSam2(model, f"hf:{ref}", device, longest, mean, std)
     if config.model_type != "sam":
-        raise UsageError(f"hf:{ref} is a {config.model_type!r} model, not SAM (model_type 'sam').")
+        raise UsageError(f"hf:{ref} is a {config.model_type!r} model, not SAM (model_type 'sam' or 'sam2').")
     model = from_pretrained(SamModel.from_pretrained, ref, "SAM model")
     longest, mean, std = _processor_settings(ref, int(config.vision_config.image_size))
     return HFSam(model, f"hf:{ref}", device, longest, mean, std)
+
+
+def _side(size: int | list | tuple) -> int:
+    """A square model input's side from an ``int`` or ``[h, w]`` config value."""
+    return int(size[0]) if isinstance(size, (list, tuple)) else int(size)
+
+
+def _transformers_version() -> str:
+    import transformers
+
+    return f"transformers {transformers.__version__}"
 
 
 def _processor_settings(ref: str, default_longest: int) -> tuple[int, tuple, tuple]:
@@ -224,7 +296,8 @@ def _processor_settings(ref: str, default_longest: int) -> tuple[int, tuple, tup
         except (LocalEntryNotFoundError, EntryNotFoundError, OSError):
             return default_longest, SAM_MEAN, SAM_STD  # no processor config cached: SAM's published defaults
     cfg = json.loads(path.read_text())
-    longest = int((cfg.get("size") or {}).get("longest_edge", default_longest))
+    size = cfg.get("size") or {}  # SAM: {"longest_edge": n}; SAM 2: {"height": n, "width": n}
+    longest = int(size.get("longest_edge", size.get("height", default_longest)))
     return longest, tuple(cfg.get("image_mean", SAM_MEAN)), tuple(cfg.get("image_std", SAM_STD))
 
 

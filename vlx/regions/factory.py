@@ -12,7 +12,7 @@ from vlx.registry import SEGMENTERS
 SEGMENTER_SPECS = {
     "superpixels": "SLIC superpixels ranked by attribution (the embedded default)",
     "felzenszwalb": "Felzenszwalb superpixels ranked by attribution",
-    "hf:<SAM id or folder>": "transformers SAM prompted by the map (e.g. hf:facebook/sam-vit-base)",
+    "hf:<SAM id or folder>": "transformers SAM or SAM 2 prompted by the map (e.g. hf:facebook/sam-vit-base)",
     "sam:<vit_b|vit_l|vit_h>=<ckpt.pth>": "segment-anything package prompted by the map (extra vlx[sam])",
 }
 
