@@ -62,6 +62,8 @@ def test_csv_out_dir_and_png_curves(images, tmp_path):
     assert pngs == ["cat_deletion.png", "cat_insertion.png", "cup_deletion.png", "cup_insertion.png"]
     im = np.asarray(Image.open(tmp_path / "curves" / "cat_deletion.png").convert("RGB"))
     assert im.shape == (420, 640, 3) and (im != 255).any()
+    html = (tmp_path / "report.html").read_text()                     # the same table and curves, embedded
+    assert html.count("data:image/png;base64,") == 4 and "saliency" in html and "deletion ↓" in html
 
 
 @pytest.mark.parametrize("fmt", ["json", "markdown", "table"])

@@ -51,6 +51,15 @@ def _write(out_dir: Path | None, headers: list[str], body: list, json_text: str)
     (out_dir / "results.json").write_text(json_text)
 
 
+def _write_html(out_dir: Path, title: str, headers: list[str], body: list, pngs: Sequence[Path],
+                chips: Sequence[str], notes: str = "") -> None:
+    """``report.html`` beside the tables: the same table and the curves, self-contained."""
+    from vlx.report.html import render_eval
+    from vlx.report.writer import atomic_write
+
+    atomic_write(out_dir / "report.html", render_eval(title, headers, body, pngs, chips, notes).encode("utf-8"))
+
+
 def _load_model(model: str, device: str) -> Any:
     from vlx.models import load_classifier
 
@@ -88,7 +97,9 @@ def eval_images(paths: Sequence[Path], model: str, device: str, methods: str | N
     json_text = grid_json(rows, mets, settings)
     _write(out_dir, headers, body, json_text)
     if out_dir is not None:
-        write_curve_pngs(rows, out_dir / "curves")
+        pngs = write_curve_pngs(rows, out_dir / "curves")
+        _write_html(out_dir, f"vlx eval: {len(names)} method(s) on {len(paths)} image(s)", headers, body, pngs,
+                    [f"model {clf.name}", f"metrics {', '.join(mets)}"])
     failed = sum(r.error is not None for r in rows)
     if fmt == "table":
         return "", rich_table(headers, body), failed
@@ -142,6 +153,10 @@ def eval_suite(suite: str, model: str, device: str, methods: str | None, metrics
                 curves_png(curves, out_dir / "curves" / f"suite_{metric}.png",
                            f"mean {metric} curve, {built.version}, {len(built.items)} items (AUC in the legend)")
     footer = suite_footer(board)
+    if out_dir is not None:
+        _write_html(out_dir, f"{built.version} leaderboard", headers, body,
+                    sorted((out_dir / "curves").glob("suite_*.png")),
+                    [f"model {clf.name}", f"{len(built.items)} items", f"seed {built.seed}"], footer)
     if fmt == "table":
         from rich.console import Group
         from rich.text import Text

@@ -8,6 +8,7 @@ grid, MLLM token maps and a few-shot episode (each section appears only when giv
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import jinja2
@@ -81,6 +82,29 @@ def render_comparison(image: ImageInput, maps: Mapping[str, AttributionMap],
     return _env().get_template("comparison.html.j2").render(
         title=title or f"Attribution methods on {image.id}", image_id=image.id, input_src=data_uri(image.pixels, 420),
         cells=comparison_cells(image, maps, metrics_by_method), ramp=ramp_css(), version=__version__)
+
+
+def render_eval(title: str, headers: Sequence[str], body: Sequence[Sequence[Any]],
+                curve_pngs: Sequence[Path] = (), chips: Sequence[str] = (), notes: str = "") -> str:
+    """A self-contained page for ``vlx eval``: the results table (cells: str, number or None) and
+    the curve PNGs embedded."""
+    import base64
+
+    from vlx import __version__
+
+    def cell(c: Any) -> dict[str, Any]:
+        if c is None:
+            return {"text": "", "num": False}
+        if isinstance(c, float):
+            return {"text": "nan" if c != c else f"{c:.3f}", "num": True}
+        return {"text": str(c), "num": isinstance(c, int)}
+
+    curves = [{"name": Path(p).stem.replace("_", " "),
+               "src": "data:image/png;base64," + base64.b64encode(Path(p).read_bytes()).decode("ascii")}
+              for p in curve_pngs]
+    return _env().get_template("eval.html.j2").render(
+        title=title, headers=list(headers), body=[[cell(c) for c in row] for row in body], curves=curves,
+        chips=list(chips), notes=notes, ramp=ramp_css(), version=__version__)
 
 
 def ramp_css() -> str:
