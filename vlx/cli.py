@@ -32,12 +32,18 @@ def explain(
     out_dir: Path = typer.Option(Path("vlx-out"), "--out", "-o", help="Folder for the results: OUT/<image stem>/"
                                  "{report.html, explanation.json, map.npy}."),
     model: str = typer.Option("effnet-lite0", "--model", help="effnet-lite0 (embedded), hf:<hub id or folder>, "
-                              "timm:<name>, torchvision:<name>. See `vlx models`."),
+                              "timm:<name>, torchvision:<name>, clip:hf:<CLIP id or folder> (zero-shot over "
+                              "--labels), open_clip:<arch>=<weights>. See `vlx models`."),
     method: str = typer.Option("gradcam", "--method", "-m", help="Attribution method. See `vlx methods`."),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Class index or name to explain "
                                          "(default: the top prediction), e.g. 285 or 'tabby'."),
     layer: str = typer.Option("auto", "--layer", help="Layer for CAM methods: auto, a dotted path "
-                              "(blocks.-1.norm1) or a module name."),
+                              "(blocks.-1.norm1) or a module name; several, comma-separated, average "
+                              "their maps."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Label set of a zero-shot model (clip:hf:..., "
+                                         "open_clip:...): 'cat,dog,car' or @labels.txt (one label a line)."),
+    prompt_template: Optional[str] = typer.Option(None, "--prompt-template", help="Prompt around each label "
+                                                  "for zero-shot models (default: 'a photo of a {}.')."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     style: str = typer.Option("short", "--style", help="Text style: short or detailed."),
     verbalizer: str = typer.Option("template", "--verbalizer", help="template (faithful by construction) or "
@@ -74,6 +80,7 @@ def explain(
       vlx explain cat.jpg --model hf:./my-vit-folder --device cuda
       vlx explain cat.jpg --segmenter hf:facebook/sam-vit-base --refine sam
       vlx explain cat.jpg --describer vlm:hf:Salesforce/blip-image-captioning-base
+      vlx explain cat.jpg --model clip:hf:openai/clip-vit-base-patch32 --labels "cat,dog,car"
     """
     from vlx.errors import UsageError, VlxError
     from vlx.image import load_image
@@ -90,7 +97,8 @@ def explain(
         raise UsageError(f"unknown verbalizer {verbalizer!r}; choose template or llm.")
     explainer = Explainer(model, method, layer=None if layer == "auto" else layer, device=device, style=style,
                           coverage=coverage, segmenter=segmenter, refine=refine, shapley=shapley,
-                          verbalizer=verbalizer, llm=llm, describer=describer)
+                          verbalizer=verbalizer, llm=llm, describer=describer, labels=labels,
+                          prompt_template=prompt_template)
     for cls in (target, contrast):
         if cls is not None:
             explainer.model.class_index(cls)

@@ -17,7 +17,7 @@ import vlx.attribute  # noqa: F401  (registers methods)
 import vlx.describe  # noqa: F401
 import vlx.regions  # noqa: F401
 import vlx.verbalize  # noqa: F401
-from vlx.attribute.base import attribute, get_method
+from vlx.attribute.base import attribute, get_method, resolve_layers
 from vlx.evaluate.text import text_metrics
 from vlx.image import from_array, load_image
 from vlx.models import DEFAULT_MODEL, ImageClassifier, load_classifier
@@ -25,7 +25,7 @@ from vlx.regions.factory import make_refiner, make_segmenter
 from vlx.regions.scoring import score_regions
 from vlx.describe import make_describer
 from vlx.registry import VERBALIZERS
-from vlx.models.imagenet_groups import imagenet_group
+from vlx.models.imagenet_groups import imagenet_group, is_imagenet
 from vlx.types import ClassTarget, ContrastTarget, Explanation, ImageInput, Prediction
 from vlx.verbalize.facts import FactSheet
 from vlx.verbalize.template import TemplateVerbalizer, short_name
@@ -44,6 +44,9 @@ class Explainer:
         refine: ``none``, ``superpixels``, ``felzenszwalb`` or ``sam``: replace the map by its
             region-refined copy (attribution averaged inside segments) before regions are cut.
         shapley: also compute Shapley values with the regions as players (``Region.shapley_value``).
+        labels, prompt_template: the label set and prompt (default ``"a photo of a {}."``) of a
+            zero-shot model (``clip:hf:<id or folder>``, ``open_clip:<arch>=<weights>``); see
+            ``load_classifier``. ``layer`` may be a comma-separated list for CAM methods.
         describer: a describer spec (``offline``, ``clip:hf:<id or folder>``, ``vlm:hf:<id or folder>``,
             ``vlm-outline:hf:<...>``; see ``vlx.describe.spec``), or ``None`` to skip descriptions.
         verbalizer: ``template`` (faithful by construction) or ``llm`` (an LM's text, verified
@@ -61,12 +64,14 @@ class Explainer:
                  llm: str = "smollm2",
                  method_options: dict[str, Any] | None = None,
                  segmenter_options: dict[str, Any] | None = None, refine: str = "none",
-                 shapley: bool = False) -> None:
+                 shapley: bool = False, labels: str | list[str] | None = None,
+                 prompt_template: str | None = None) -> None:
         t0 = time.perf_counter()
-        self.model = model if isinstance(model, ImageClassifier) else load_classifier(model, device)
+        self.model = model if isinstance(model, ImageClassifier) else load_classifier(
+            model, device, labels=labels, prompt_template=prompt_template)
         self.load_seconds = time.perf_counter() - t0
         self.method = get_method(method, **(method_options or {}))
-        self.layer = self.model.layer(layer)[0] if self.method.needs_layer else None
+        self.layer = resolve_layers(self.model, layer) if self.method.needs_layer else None
         self.segmenter = make_segmenter(segmenter, coverage, self.model.device, **(segmenter_options or {}))
         self.refiner = make_refiner(refine, self.segmenter)
         self.shapley = shapley
@@ -126,7 +131,7 @@ class Explainer:
             target_label=short_name(tgt.label), target_score=score, method=amap.method, regions=tuple(regions),
             other_index=other, other_label=None if other is None else short_name(self.model.label(other)),
             other_score=None if other is None else float(probs[other]),
-            group=imagenet_group(ti) if len(self.model.labels) == 1000 else None, labels=tuple(self.model.labels))
+            group=imagenet_group(ti) if is_imagenet(self.model.labels) else None, labels=tuple(self.model.labels))
         self.last_sheet = sheet
         verbal = self.verbalizer.verbalize(sheet)
         alternatives = () if self.template is self.verbalizer else (self.template.verbalize(sheet),)

@@ -47,6 +47,13 @@ def get_method(name: str, **options: Any) -> AttributionMethod:
     return METHODS.get(name)(**options)
 
 
+def resolve_layers(model: ImageClassifier, spec: str | None) -> str:
+    """Resolve a layer spec to dotted names: ``auto``/``None``, one layer, or a comma-separated
+    list (``encoder.layers.-2,encoder.layers.-3``), which comes back comma-joined."""
+    parts = [p.strip() for p in (spec or "auto").split(",") if p.strip()] or ["auto"]
+    return ",".join(model.layer(p)[0] for p in parts)
+
+
 def upsample(maps: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize of ``(B, h, w)`` maps to ``(B, H, W)``."""
     if tuple(maps.shape[-2:]) == tuple(size_hw):
@@ -56,9 +63,12 @@ def upsample(maps: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
 
 def attribute(model: ImageClassifier, image: ImageInput, target: Target, method: str | AttributionMethod = "gradcam",
               layer: str | None = None) -> AttributionMap:
-    """Explain ``target`` on one image; the map comes back at the image's resolution ``(H, W)``."""
+    """Explain ``target`` on one image; the map comes back at the image's resolution ``(H, W)``.
+
+    ``layer`` may list several layers, comma-separated, for CAM methods (see ``CAMBase``); the
+    map's ``layer`` then records them all, comma-joined."""
     m = get_method(method) if isinstance(method, str) else method
-    layer_name = model.layer(layer)[0] if m.needs_layer else None
+    layer_name = resolve_layers(model, layer) if m.needs_layer else None
     t0 = time.perf_counter()
     x = model.to_input(image)
     raw = m.attribute(model, x, target, layer=layer_name).detach()

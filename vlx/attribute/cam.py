@@ -22,12 +22,23 @@ EPS = 1e-7
 
 
 class CAMBase(AttributionMethod):
-    """Class activation maps: ``ReLU(sum_c w_c A_c)`` over a layer's activations ``A``."""
+    """Class activation maps: ``ReLU(sum_c w_c A_c)`` over a layer's activations ``A``.
+
+    Several layers: ``layer`` may be a comma-separated list (``encoder.layers.-2,encoder.layers.-3``).
+    Each layer's map is computed on its own, upsampled (bilinear) to the model input ``(h, w)``,
+    and the maps are averaged as they are (no per-layer rescaling, so a layer with larger
+    activations weighs more); the result is at the model input's resolution."""
 
     needs_layer = True
 
     def attribute(self, model: ImageClassifier, x: torch.Tensor, target: Target,
                   layer: str | None = None) -> torch.Tensor:
+        if layer is not None and "," in layer:
+            from vlx.attribute.base import upsample
+
+            names = [p.strip() for p in layer.split(",") if p.strip()]
+            hw = tuple(x.shape[-2:])
+            return torch.stack([upsample(self.attribute(model, x, target, n), hw).float() for n in names]).mean(0)
         _, module = model.layer(layer)
         if not self.needs_gradients:
             with torch.no_grad(), capture(module) as cap:

@@ -19,3 +19,8 @@ def imagenet_group(index: int) -> str | None:
         if lo <= index <= hi:
             return name
     return None
+
+
+def is_imagenet(labels: list[str] | tuple[str, ...]) -> bool:
+    """Whether ``labels`` are ImageNet-1k's 1000 classes in their usual order."""
+    return len(labels) == 1000 and labels[0].startswith("tench") and labels[999].startswith("toilet tissue")

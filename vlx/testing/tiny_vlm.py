@@ -70,14 +70,16 @@ def _text_llama(vocab_size: int, pad: int, bos: int, eos: int) -> dict:
                 pad_token_id=pad, bos_token_id=bos, eos_token_id=eos, tie_word_embeddings=False)
 
 
-def _vision_clip(image_size: int, patch: int) -> dict:
-    return dict(hidden_size=HIDDEN, intermediate_size=2 * HIDDEN, num_hidden_layers=LAYERS,
+def _vision_clip(image_size: int, patch: int, layers: int = LAYERS) -> dict:
+    return dict(hidden_size=HIDDEN, intermediate_size=2 * HIDDEN, num_hidden_layers=layers,
                 num_attention_heads=HEADS, image_size=image_size, patch_size=patch, projection_dim=HIDDEN)
 
 
-def tiny_clip_folder(folder: str | Path, image_size: int = 32, patch: int = 8, seed: int = 0) -> Path:
-    """Save a random tiny ``CLIPModel``, a word-level tokenizer and a ``CLIPImageProcessor``
-    config to ``folder``; returns it. Load with ``vlx.models.clip.load_clip("hf:<folder>")``."""
+def tiny_clip_folder(folder: str | Path, image_size: int = 32, patch: int = 8, seed: int = 0,
+                     vision_layers: int = LAYERS) -> Path:
+    """Save a random tiny ``CLIPModel`` (``vision_layers`` blocks in its vision tower), a word-level
+    tokenizer and a ``CLIPImageProcessor`` config to ``folder``; returns it. Load with
+    ``vlx.models.clip.load_clip("hf:<folder>")``."""
     import torch
     from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
 
@@ -89,7 +91,8 @@ def tiny_clip_folder(folder: str | Path, image_size: int = 32, patch: int = 8, s
     text = dict(vocab_size=len(tok), hidden_size=HIDDEN, intermediate_size=2 * HIDDEN, num_hidden_layers=LAYERS,
                 num_attention_heads=HEADS, max_position_embeddings=64, projection_dim=HIDDEN,
                 pad_token_id=ids[0], bos_token_id=ids[1], eos_token_id=ids[2])
-    config = CLIPConfig(text_config=text, vision_config=_vision_clip(image_size, patch), projection_dim=HIDDEN)
+    config = CLIPConfig(text_config=text, vision_config=_vision_clip(image_size, patch, vision_layers),
+                        projection_dim=HIDDEN)
     model = CLIPModel(config)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
