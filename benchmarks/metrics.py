@@ -34,7 +34,7 @@ def best_of(fns: list[Callable[[], object]], repeats: int) -> list[tuple[float, 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=None, help="default: the model's (4 on CPU, 64 on GPU)")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()

@@ -179,9 +179,9 @@ class ScoreCAM(CAMBase):
     summary = "Score-CAM: channels weighted by the score of the input they mask (forward passes only)."
     needs_gradients = False
 
-    def __init__(self, batch_size: int = 64, **options: Any) -> None:
+    def __init__(self, batch_size: int | None = None, **options: Any) -> None:
         super().__init__(batch_size=batch_size, **options)
-        self.batch_size = int(batch_size)
+        self.batch_size = batch_size and int(batch_size)
 
     @torch.no_grad()
     def combine_forward(self, model: ImageClassifier, x: torch.Tensor, target: Target, module: torch.nn.Module,
@@ -193,8 +193,9 @@ class ScoreCAM(CAMBase):
         for i in range(b):
             t_i = target_rows(target, [i])
             scores = []
-            for c0 in range(0, c, self.batch_size):
-                a = acts[i:i + 1, c0:c0 + self.batch_size].transpose(0, 1).float()   # (n, 1, h, w)
+            bs = self.batch_size or model.batch_size
+            for c0 in range(0, c, bs):
+                a = acts[i:i + 1, c0:c0 + bs].transpose(0, 1).float()   # (n, 1, h, w)
                 m = _minmax(F.interpolate(a, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False))
                 logits = model.logits(x[i:i + 1] * m.to(x.dtype))
                 scores.append(target_rows(t_i, [0] * m.shape[0]).score(logits).float())
@@ -219,9 +220,9 @@ class AblationCAM(CAMBase):
     summary = "Ablation-CAM: channels weighted by the score drop when each is zeroed."
     needs_gradients = False
 
-    def __init__(self, batch_size: int = 64, **options: Any) -> None:
+    def __init__(self, batch_size: int | None = None, **options: Any) -> None:
         super().__init__(batch_size=batch_size, **options)
-        self.batch_size = int(batch_size)
+        self.batch_size = batch_size and int(batch_size)
 
     @torch.no_grad()
     def combine_forward(self, model: ImageClassifier, x: torch.Tensor, target: Target, module: torch.nn.Module,
@@ -243,8 +244,9 @@ class AblationCAM(CAMBase):
             maps = []
             for i in range(b):
                 drops = []
-                for c0 in range(0, c, self.batch_size):
-                    ch = torch.arange(c0, min(c, c0 + self.batch_size), device=x.device)
+                bs = self.batch_size or model.batch_size
+                for c0 in range(0, c, bs):
+                    ch = torch.arange(c0, min(c, c0 + bs), device=x.device)
                     keep["mask"] = 1.0 - F.one_hot(ch, c).float()
                     logits = model.logits(x[i:i + 1].expand(len(ch), *x.shape[1:]))
                     drops.append(target_rows(target, [i] * len(ch)).score(logits).float())

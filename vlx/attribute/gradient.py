@@ -107,7 +107,7 @@ class IntegratedGradients(GradientBase):
 
     Args:
         n_steps: integration nodes (64).
-        batch_size: interpolated inputs per forward/backward pass (64).
+        batch_size: interpolated inputs per forward/backward pass (default: the model's).
         method: ``gausslegendre``, ``riemann_trapezoid`` or ``riemann_middle``.
     """
 
@@ -115,10 +115,10 @@ class IntegratedGradients(GradientBase):
     summary = "Integrated Gradients from a zero baseline (signed; completeness gap recorded)."
     signed = True
 
-    def __init__(self, n_steps: int = 64, batch_size: int = 64, method: str = "gausslegendre",
+    def __init__(self, n_steps: int = 64, batch_size: int | None = None, method: str = "gausslegendre",
                  **options: Any) -> None:
         super().__init__(n_steps=n_steps, batch_size=batch_size, method=method, **options)
-        self.n_steps, self.batch_size, self.method = int(n_steps), int(batch_size), method
+        self.n_steps, self.batch_size, self.method = int(n_steps), batch_size and int(batch_size), method
         self.last_completeness_gap: torch.Tensor | None = None
         self.last_score_delta: torch.Tensor | None = None
 
@@ -130,8 +130,9 @@ class IntegratedGradients(GradientBase):
         alphas, weights = alphas.to(x.device, x.dtype), weights.to(x.device, torch.float32)
         b, n = x.shape[0], self.n_steps
         total = torch.zeros(x.shape, dtype=torch.float32, device=x.device)
-        for r0 in range(0, b * n, self.batch_size):
-            rows = torch.arange(r0, min(b * n, r0 + self.batch_size), device=x.device)
+        bs = self.batch_size or model.batch_size
+        for r0 in range(0, b * n, bs):
+            rows = torch.arange(r0, min(b * n, r0 + bs), device=x.device)
             s, k = rows // n, rows % n
             xi = baseline[s] + alphas[k].view(-1, 1, 1, 1) * (x[s] - baseline[s])
             g, _ = self.gradients(model, xi, target_rows(target, s.tolist()))
@@ -162,7 +163,7 @@ class SmoothGrad(AttributionMethod):
         base: registered method name (or an instance) to smooth.
         n_samples: noisy copies per image (32).
         noise_level: noise standard deviation as a share of the input's value range (0.15).
-        batch_size: noisy copies per call of the base method (32).
+        batch_size: noisy copies per call of the base method (default: the model's).
         seed: seed of the noise.
         base_options: options for the base method when ``base`` is a name.
     """
@@ -171,7 +172,7 @@ class SmoothGrad(AttributionMethod):
     summary = "SmoothGrad: a gradient method averaged over noisy copies (saliency by default)."
 
     def __init__(self, base: str | AttributionMethod = "saliency", n_samples: int = 32, noise_level: float = 0.15,
-                 batch_size: int = 32, seed: int = 0, base_options: dict[str, Any] | None = None,
+                 batch_size: int | None = None, seed: int = 0, base_options: dict[str, Any] | None = None,
                  **options: Any) -> None:
         super().__init__(base=base, n_samples=n_samples, noise_level=noise_level, batch_size=batch_size,
                          seed=seed, **options)
@@ -179,7 +180,7 @@ class SmoothGrad(AttributionMethod):
             raise ValueError("smoothgrad cannot wrap itself")
         self.base = get_method(base, **(base_options or {})) if isinstance(base, str) else base
         self.n_samples, self.noise_level = int(n_samples), float(noise_level)
-        self.batch_size, self.seed = int(batch_size), int(seed)
+        self.batch_size, self.seed = batch_size and int(batch_size), int(seed)
         self.signed = self.base.signed
         self.needs_layer = self.base.needs_layer
 
@@ -192,8 +193,9 @@ class SmoothGrad(AttributionMethod):
             sigma = self.noise_level * float(x[i].max() - x[i].min())
             t_i = target_rows(target, [i])
             acc = None
-            for s0 in range(0, self.n_samples, self.batch_size):
-                n = min(self.batch_size, self.n_samples - s0)
+            bs = self.batch_size or model.batch_size
+            for s0 in range(0, self.n_samples, bs):
+                n = min(bs, self.n_samples - s0)
                 noise = torch.randn((n, *x.shape[1:]), generator=g).to(x.device, x.dtype) * sigma
                 m = self.base.attribute(model, x[i:i + 1] + noise, target_rows(t_i, [0] * n), layer).float().sum(0)
                 acc = m if acc is None else acc + m

@@ -60,7 +60,7 @@ class PerturbationBase(AttributionMethod):
     """Scores masked copies of each image in chunks; subclasses supply masks and a reduction.
 
     Args:
-        batch_size: masked inputs per forward pass (64).
+        batch_size: masked inputs per forward pass (default: the model's, small on CPU, 64 on GPU).
         baseline: what masked pixels become: ``zero``, ``mean`` or ``blur``.
         seed: seed of any random sampling.
     """
@@ -69,9 +69,10 @@ class PerturbationBase(AttributionMethod):
     signed = True
     default_baseline = "zero"
 
-    def __init__(self, batch_size: int = 64, baseline: str | None = None, seed: int = 0, **options: Any) -> None:
+    def __init__(self, batch_size: int | None = None, baseline: str | None = None, seed: int = 0,
+                 **options: Any) -> None:
         super().__init__(batch_size=batch_size, baseline=baseline, seed=seed, **options)
-        self.batch_size, self.seed = int(batch_size), int(seed)
+        self.batch_size, self.seed = batch_size and int(batch_size), int(seed)
         self.baseline = baseline or self.default_baseline
 
     def prepare(self, model: ImageClassifier, x: torch.Tensor) -> dict[str, Any]:
@@ -102,8 +103,9 @@ class PerturbationBase(AttributionMethod):
             state = self.prepare(model, xi)
             ends = target_rows(ti, [0, 0]).score(model.logits(torch.cat([xi, base]))).float()
             scores = torch.empty(state["n"], dtype=torch.float32, device=x.device)
-            for i0 in range(0, state["n"], self.batch_size):
-                i1 = min(state["n"], i0 + self.batch_size)
+            bs = self.batch_size or model.batch_size
+            for i0 in range(0, state["n"], bs):
+                i1 = min(state["n"], i0 + bs)
                 m = self.mask_chunk(state, i0, i1).to(x.dtype)
                 xm = xi * m + base * (1 - m)
                 scores[i0:i1] = target_rows(ti, [0] * (i1 - i0)).score(model.logits(xm)).float()
@@ -343,7 +345,7 @@ class XRAI(AttributionMethod):
     summary = "XRAI-style: superpixels ranked by Integrated-Gradients density."
     needs_gradients = True
 
-    def __init__(self, scales: tuple[int, ...] = (16, 32, 64), n_steps: int = 32, batch_size: int = 64,
+    def __init__(self, scales: tuple[int, ...] = (16, 32, 64), n_steps: int = 32, batch_size: int | None = None,
                  **options: Any) -> None:
         super().__init__(scales=scales, n_steps=n_steps, batch_size=batch_size, **options)
         self.scales = tuple(int(s) for s in scales)

@@ -123,13 +123,15 @@ def step_counts(n_pixels: int, steps: int) -> np.ndarray:
 
 @torch.no_grad()
 def composite_probs(model: ImageClassifier, x: torch.Tensor, base: torch.Tensor, masks: torch.Tensor,
-                    target_index: int, batch_size: int) -> np.ndarray:
+                    target_index: int, batch_size: int | None = None) -> np.ndarray:
     """Probability of ``target_index`` for composites ``x * (1 - m) + base * m``.
 
     ``x`` and ``base`` are ``(1, 3, h, w)``; ``masks`` is ``(S, 1, h, w)`` in ``[0, 1]`` (1 = take
-    the baseline). Composites are built and scored ``batch_size`` at a time. Returns ``(S,)``
+    the baseline). Composites are built and scored ``batch_size`` (default: the model's) at a
+    time. Returns ``(S,)``
     floats in ``[0, 1]``.
     """
+    batch_size = batch_size or model.batch_size
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     out = []

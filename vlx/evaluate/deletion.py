@@ -39,7 +39,7 @@ def _setup(model: ImageClassifier, image: ImageInput, amap: AttributionMap, base
 
 
 def pixel_curve(model: ImageClassifier, image: ImageInput, amap: AttributionMap, target_index: int,
-                mode: Mode = "deletion", steps: int = 50, baseline: str = "blur", batch_size: int = 32,
+                mode: Mode = "deletion", steps: int = 50, baseline: str = "blur", batch_size: int | None = None,
                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The deletion or insertion curve, batched.
 
@@ -90,7 +90,7 @@ class _PixelCurveMetric(Metric):
     mode: Mode = "deletion"
     category = "faithfulness"
 
-    def __init__(self, steps: int = 50, baseline: str = "blur", batch_size: int = 32, seed: int = 0) -> None:
+    def __init__(self, steps: int = 50, baseline: str = "blur", batch_size: int | None = None, seed: int = 0) -> None:
         """Options: ``steps`` (curve points minus one), ``baseline`` (``blur``/``mean``/``zero``),
         ``batch_size`` (composites per forward pass), ``seed`` (tie-breaking order)."""
         self.steps = steps

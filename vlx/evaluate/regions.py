@@ -27,7 +27,7 @@ def _masks(regions: Sequence[np.ndarray | Region], size_hw: tuple[int, int]) -> 
 
 def region_deletion_curve(model: ImageClassifier, image: ImageInput, regions: Sequence[np.ndarray | Region],
                           target_index: int, baseline: str = "blur",
-                          batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+                          batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Probability of ``target_index`` after removing regions ``0..k-1`` (union), for
     ``k = 0..K``.
 
@@ -54,7 +54,7 @@ def region_deletion_curve(model: ImageClassifier, image: ImageInput, regions: Se
 
 
 def region_deletion(model: ImageClassifier, image: ImageInput, regions: Sequence[np.ndarray | Region],
-                    target_index: int, baseline: str = "blur", batch_size: int = 32) -> MetricResult:
+                    target_index: int, baseline: str = "blur", batch_size: int | None = None) -> MetricResult:
     """Region-deletion score: the mean of the curve over the ``K`` removal steps and the start
     (trapezoid over ``k / K``), ``[0, 1]``; lower is better. ``details``: ``curve``,
     ``area_fractions``, ``first_drop`` (probability lost by removing region 0 alone)."""

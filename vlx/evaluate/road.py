@@ -81,7 +81,7 @@ def impute(img: np.ndarray, removed: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def road_curve(model: ImageClassifier, image: ImageInput, amap: AttributionMap, target_index: int,
                order: str = "morf", percentages: Sequence[float] = DEFAULT_PERCENTAGES, noise: float = 0.01,
-               batch_size: int = 32, seed: int = 0) -> np.ndarray:
+               batch_size: int | None = None, seed: int = 0) -> np.ndarray:
     """Target probability after removing and imputing ``p``% of pixels, for each ``p``.
 
     ``order``: ``morf`` removes the most relevant pixels first, ``lerf`` the least relevant.
@@ -109,6 +109,7 @@ def road_curve(model: ImageClassifier, image: ImageInput, amap: AttributionMap, 
         imp[:, removed] += rng.standard_normal((3, int(removed.sum()))) * sigma[:, None]
         images.append(imp)
     batch = torch.from_numpy(np.stack(images)).to(device=x.device, dtype=x.dtype)
+    batch_size = batch_size or model.batch_size
     probs = torch.cat([model.logits(batch[i:i + batch_size]).float().softmax(-1)[:, target_index]
                        for i in range(0, batch.shape[0], batch_size)])
     return probs.cpu().double().numpy()
@@ -118,7 +119,7 @@ class _RoadMetric(Metric):
     category = "faithfulness"
 
     def __init__(self, percentages: Sequence[float] = DEFAULT_PERCENTAGES, noise: float = 0.01,
-                 batch_size: int = 32, seed: int = 0) -> None:
+                 batch_size: int | None = None, seed: int = 0) -> None:
         """Options: ``percentages`` in ``(0, 100)``, ``noise`` (std in ``[0, 1]`` pixel units),
         ``batch_size``, ``seed`` (noise and tie-breaking)."""
         self.percentages = tuple(float(p) for p in percentages)

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vlx.device import default_batch_size
 from vlx.errors import UsageError
 from vlx.models.layers import find_default_layer, resolve_layer
 from vlx.types import ImageInput, Prediction
@@ -60,6 +61,7 @@ class ImageClassifier:
         self.preprocess = preprocess
         self.device = device
         self._default_layer = default_layer
+        self.batch_size = default_batch_size(device)   # inputs per forward pass when a caller gives none
 
     # -- model space -------------------------------------------------------------------------
     @property
@@ -86,10 +88,11 @@ class ImageClassifier:
         return Prediction(tuple(idx), tuple(self.label(i) for i in idx), tuple(float(s) for s in top.values))
 
     @torch.no_grad()
-    def probabilities(self, x: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
-        """Softmax probabilities ``(B, C)`` for model inputs, in chunks of ``batch_size``."""
-        return torch.cat([self.logits(x[i:i + batch_size]).float().softmax(-1)
-                          for i in range(0, x.shape[0], batch_size)])
+    def probabilities(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """Softmax probabilities ``(B, C)`` for model inputs, in chunks of ``batch_size``
+        (default ``self.batch_size``)."""
+        bs = batch_size or self.batch_size
+        return torch.cat([self.logits(x[i:i + bs]).float().softmax(-1) for i in range(0, x.shape[0], bs)])
 
     # -- labels --------------------------------------------------------------------------------
     def label(self, index: int) -> str:

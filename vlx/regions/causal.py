@@ -25,7 +25,7 @@ def blurred(pixels: np.ndarray, sigma: float | None = None) -> np.ndarray:
 
 @torch.no_grad()
 def removal_scores(model: ImageClassifier, image: ImageInput, masks: Sequence[np.ndarray], target_index: int,
-                   keep_only: bool = False, batch_size: int = 32) -> list[float]:
+                   keep_only: bool = False, batch_size: int | None = None) -> list[float]:
     """Probability of ``target_index`` after blurring out each mask (or, with ``keep_only``,
     everything but the mask). ``masks`` are boolean ``(H, W)``; returns one float in ``[0, 1]``
     per mask. The blurred image is computed once; composites are batched."""
@@ -38,6 +38,7 @@ def removal_scores(model: ImageClassifier, image: ImageInput, masks: Sequence[np
     if keep_only:
         m = 1.0 - m
     probs = []
+    batch_size = batch_size or model.batch_size
     for i in range(0, m.shape[0], batch_size):
         mi = m[i:i + batch_size]
         batch = x * (1 - mi) + xb * mi

@@ -43,9 +43,10 @@ def _soft_masks(masks: Sequence[np.ndarray], size: tuple[int, int], device: torc
 
 @torch.no_grad()
 def _probs(model: ImageClassifier, x: torch.Tensor, xb: torch.Tensor, removed: torch.Tensor, target_index: int,
-           batch_size: int) -> np.ndarray:
+           batch_size: int | None) -> np.ndarray:
     """Target probability of ``x * (1 - r) + xb * r`` for each ``r`` in ``removed`` ``(B, 1, h, w)``."""
     out = []
+    batch_size = batch_size or model.batch_size
     for i in range(0, removed.shape[0], batch_size):
         r = removed[i:i + batch_size]
         out.append(model.logits(x * (1 - r) + xb * r).float().softmax(-1)[:, target_index].cpu())
@@ -53,7 +54,7 @@ def _probs(model: ImageClassifier, x: torch.Tensor, xb: torch.Tensor, removed: t
 
 
 def causal_scores(model: ImageClassifier, image: ImageInput, masks: Sequence[np.ndarray], target_index: int,
-                  batch_size: int = 32) -> tuple[list[float], list[float]]:
+                  batch_size: int | None = None) -> tuple[list[float], list[float]]:
     """Target probability, in ``[0, 1]``, when each mask is removed and when only it is kept
     (everything else removed): one batched pass over ``2 * len(masks)`` composites.
 
@@ -73,7 +74,7 @@ def causal_scores(model: ImageClassifier, image: ImageInput, masks: Sequence[np.
 
 
 def shapley_values(model: ImageClassifier, image: ImageInput, masks: Sequence[np.ndarray], target_index: int,
-                   n_permutations: int = 32, seed: int = 0, batch_size: int = 32) -> np.ndarray:
+                   n_permutations: int = 32, seed: int = 0, batch_size: int | None = None) -> np.ndarray:
     """Shapley values of regions as players, in probability units (float64 ``(M,)``).
 
     The value of a coalition ``S`` is the target probability with every region outside ``S``
@@ -125,7 +126,7 @@ def _prefix(perm: np.ndarray, k: int) -> tuple[int, ...]:
 
 
 def score_regions(model: ImageClassifier, image: ImageInput, regions: Sequence[Region], target_index: int,
-                  shapley: bool = False, batch_size: int = 32) -> list[Region]:
+                  shapley: bool = False, batch_size: int | None = None) -> list[Region]:
     """Copies of ``regions`` with ``score_after_removal`` and ``score_when_kept`` filled (and
     ``shapley_value`` with ``shapley=True``), all probabilities of ``target_index``."""
     masks = [r.mask for r in regions]
