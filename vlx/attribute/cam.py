@@ -168,8 +168,8 @@ def _minmax(a: torch.Tensor) -> torch.Tensor:
 class ScoreCAM(CAMBase):
     """Score-CAM (Wang et al. 2020): each activation channel, upsampled to the input and scaled to
     ``[0, 1]``, masks the input (zero in model space outside); the channel's weight is the softmax
-    over channels of the target score of its masked input. Gradient-free; ``B × C`` forward passes
-    in chunks of ``batch_size``.
+    over channels of the target score of its masked input; the map is the weighted sum of the
+    channels' positive parts. Gradient-free; ``B × C`` forward passes in chunks of ``batch_size``.
 
     Args:
         batch_size: masked inputs per forward pass.
@@ -200,7 +200,10 @@ class ScoreCAM(CAMBase):
                 logits = model.logits(x[i:i + 1] * m.to(x.dtype))
                 scores.append(target_rows(t_i, [0] * m.shape[0]).score(logits).float())
             w = torch.cat(scores).softmax(0)
-            maps.append(torch.relu((w[:, None, None] * acts[i].float()).sum(0)))
+            # Channels are combined as the positive activations a following ReLU would pass: on a
+            # pre-activation layer (e.g. EfficientNet's last BatchNorm) the softmax-weighted sum of
+            # raw values is negative almost everywhere and the map would vanish.
+            maps.append(torch.relu((w[:, None, None] * acts[i].float().clamp_min(0)).sum(0)))
         return torch.stack(maps)
 
 
