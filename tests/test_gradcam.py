@@ -47,3 +47,13 @@ def test_real_model_gradcam_peaks_on_the_cat(effnet, chelsea):
     y, x = np.unravel_index(np.argmax(amap.values), amap.values.shape)
     assert x < 390                       # the cat fills x < ~390 of the 451-px-wide photo
     assert amap.layer == "_bn1"
+
+
+def test_gradcam_on_a_frozen_model_matches_the_trainable_one(rng):
+    img = ImageInput(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    model = planted_classifier("top-right", size=32)
+    trainable = attribute(model, img, ClassTarget(0), "gradcam").values
+    for p in model.module.parameters():
+        p.requires_grad_(False)
+    frozen = attribute(model, img, ClassTarget(0), "gradcam").values
+    assert np.allclose(frozen, trainable, atol=1e-6) and frozen.max() > 0

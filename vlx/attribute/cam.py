@@ -46,11 +46,17 @@ class CAMBase(AttributionMethod):
             if cap.output is None:
                 raise RuntimeError(f"layer {layer!r} produced no tensor in the forward pass")
             return self.combine_forward(model, x, target, module, to_spatial(cap.output, tuple(x.shape[-2:])))
-        x = x.detach().requires_grad_(True)
-        with torch.enable_grad(), capture(module) as cap:
-            score = target.score(model.logits(x))
-        if cap.output is None:
-            raise RuntimeError(f"layer {layer!r} produced no tensor in the forward pass")
+        # The layer's output needs a graph. Input gradients are asked for only when no weight
+        # before the layer records one (a frozen model); otherwise they would make autograd keep
+        # the early layers' tensors for nothing.
+        x = x.detach()
+        for need_input_grad in (False, True):
+            with torch.enable_grad(), capture(module) as cap:
+                score = target.score(model.logits(x.requires_grad_(need_input_grad)))
+            if cap.output is None:
+                raise RuntimeError(f"layer {layer!r} produced no tensor in the forward pass")
+            if cap.output.requires_grad:
+                break
         grads = torch.autograd.grad(score.sum(), cap.output)[0]
         hw = tuple(x.shape[-2:])
         acts = to_spatial(cap.output.detach(), hw)
