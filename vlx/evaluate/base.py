@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from vlx.models.classifier import ImageClassifier
+from vlx.regions.causal import blurred, composite_probs  # noqa: F401  (composite_probs: shared with regions)
 from vlx.types import AttributionMap, ImageInput, MetricResult
 
 Category = Literal["faithfulness", "localisation", "sanity", "complexity", "text", "fewshot"]
@@ -104,8 +105,6 @@ def baseline_input(model: ImageClassifier, image: ImageInput, x: torch.Tensor, k
     models fed ``[0, 1]`` inputs, the normalisation mean colour for ImageNet-normalised ones).
     """
     if kind == "blur":
-        from vlx.regions.causal import blurred
-
         return model.to_input(blurred(image.pixels))
     if kind == "mean":
         return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
@@ -119,27 +118,6 @@ def step_counts(n_pixels: int, steps: int) -> np.ndarray:
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     return np.round(np.linspace(0, n_pixels, steps + 1)).astype(np.int64)
-
-
-@torch.no_grad()
-def composite_probs(model: ImageClassifier, x: torch.Tensor, base: torch.Tensor, masks: torch.Tensor,
-                    target_index: int, batch_size: int | None = None) -> np.ndarray:
-    """Probability of ``target_index`` for composites ``x * (1 - m) + base * m``.
-
-    ``x`` and ``base`` are ``(1, 3, h, w)``; ``masks`` is ``(S, 1, h, w)`` in ``[0, 1]`` (1 = take
-    the baseline). Composites are built and scored ``batch_size`` (default: the model's) at a
-    time. Returns ``(S,)``
-    floats in ``[0, 1]``.
-    """
-    batch_size = batch_size or model.batch_size
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    out = []
-    for i in range(0, masks.shape[0], batch_size):
-        m = masks[i:i + batch_size].to(device=x.device, dtype=x.dtype)
-        batch = x * (1 - m) + base * m
-        out.append(model.logits(batch).float().softmax(-1)[:, target_index])
-    return torch.cat(out).cpu().double().numpy()
 
 
 def auc(curve: np.ndarray, xs: np.ndarray) -> float:

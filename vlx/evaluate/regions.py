@@ -7,11 +7,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from vlx.evaluate.base import auc, baseline_input, check_target, composite_probs
 from vlx.models.classifier import ImageClassifier
+from vlx.regions.causal import soft_masks
 from vlx.types import ImageInput, MetricResult, Region
 
 
@@ -47,8 +46,7 @@ def region_deletion_curve(model: ImageClassifier, image: ImageInput, regions: Se
     stack = np.concatenate([np.zeros((1, *masks.shape[1:]), dtype=bool), cumulative])
     x = model.to_input(image)
     base = baseline_input(model, image, x, baseline)
-    m = torch.from_numpy(stack.astype(np.float32))[:, None].to(x.device)
-    m = F.interpolate(m, size=tuple(x.shape[-2:]), mode="area")
+    m = soft_masks(stack, tuple(x.shape[-2:]), x.device)
     probs = composite_probs(model, x, base, m, target_index, batch_size)
     return stack.reshape(stack.shape[0], -1).mean(1).astype(np.float64), probs
 

@@ -15,10 +15,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vlx.models.classifier import ImageClassifier
-from vlx.regions.causal import blurred
+from vlx.regions.causal import blurred, composite_probs, soft_masks
 from vlx.regions.geometry import bbox_xyxy, position_words
 from vlx.types import ImageInput, Region
 
@@ -36,23 +35,6 @@ def region_from_mask(id: int, mask: np.ndarray, values: np.ndarray, source: str)
                   position=position_words(mask, pos), source=source)
 
 
-def _soft_masks(masks: Sequence[np.ndarray], size: tuple[int, int], device: torch.device) -> torch.Tensor:
-    m = torch.from_numpy(np.stack(masks).astype(np.float32)).to(device)[:, None]
-    return F.interpolate(m, size=size, mode="area")                       # (M, 1, h, w) in [0, 1]
-
-
-@torch.no_grad()
-def _probs(model: ImageClassifier, x: torch.Tensor, xb: torch.Tensor, removed: torch.Tensor, target_index: int,
-           batch_size: int | None) -> np.ndarray:
-    """Target probability of ``x * (1 - r) + xb * r`` for each ``r`` in ``removed`` ``(B, 1, h, w)``."""
-    out = []
-    batch_size = batch_size or model.batch_size
-    for i in range(0, removed.shape[0], batch_size):
-        r = removed[i:i + batch_size]
-        out.append(model.logits(x * (1 - r) + xb * r).float().softmax(-1)[:, target_index].cpu())
-    return torch.cat(out).double().numpy()
-
-
 def causal_scores(model: ImageClassifier, image: ImageInput, masks: Sequence[np.ndarray], target_index: int,
                   batch_size: int | None = None) -> tuple[list[float], list[float]]:
     """Target probability, in ``[0, 1]``, when each mask is removed and when only it is kept
@@ -67,8 +49,8 @@ def causal_scores(model: ImageClassifier, image: ImageInput, masks: Sequence[np.
         return [], []
     x = model.to_input(image)
     xb = model.to_input(blurred(image.pixels))
-    m = _soft_masks(masks, tuple(x.shape[-2:]), x.device)
-    p = _probs(model, x, xb, torch.cat([m, 1 - m]), target_index, batch_size)
+    m = soft_masks(masks, tuple(x.shape[-2:]), x.device)
+    p = composite_probs(model, x, xb, torch.cat([m, 1 - m]), target_index, batch_size)
     n = len(masks)
     return [float(v) for v in p[:n]], [float(v) for v in p[n:]]
 
@@ -89,7 +71,7 @@ def shapley_values(model: ImageClassifier, image: ImageInput, masks: Sequence[np
         return np.zeros(0)
     x = model.to_input(image)
     xb = model.to_input(blurred(image.pixels))
-    m = _soft_masks(masks, tuple(x.shape[-2:]), x.device)[:, 0]            # (M, h, w)
+    m = soft_masks(masks, tuple(x.shape[-2:]), x.device)[:, 0]            # (M, h, w)
     if n <= EXACT_SHAPLEY_MAX:
         coalitions = list(itertools.product((0, 1), repeat=n))
     else:
@@ -102,7 +84,7 @@ def shapley_values(model: ImageClassifier, image: ImageInput, masks: Sequence[np
     # removed area = union of the absent regions; area resizing is linear, so for disjoint masks
     # the resized union is the sum of the resized masks (clamped for overlapping ones)
     removed = torch.einsum("cm,mhw->chw", absent, m).clamp(max=1.0)
-    v = dict(zip(coalitions, _probs(model, x, xb, removed[:, None], target_index, batch_size)))
+    v = dict(zip(coalitions, composite_probs(model, x, xb, removed[:, None], target_index, batch_size)))
     phi = np.zeros(n)
     if n <= EXACT_SHAPLEY_MAX:
         for s in coalitions:
