@@ -170,8 +170,19 @@ def _minmax(a: torch.Tensor) -> torch.Tensor:
     return torch.where(span > 0, (a - lo) / torch.where(span > 0, span, torch.ones_like(span)), torch.zeros_like(a))
 
 
+class ForwardCAM(CAMBase):
+    """Base of gradient-free CAMs that score many perturbed inputs: ``batch_size`` inputs per
+    forward pass (default: the model's)."""
+
+    needs_gradients = False
+
+    def __init__(self, batch_size: int | None = None, **options: Any) -> None:
+        super().__init__(batch_size=batch_size, **options)
+        self.batch_size = batch_size and int(batch_size)
+
+
 @METHODS.register("scorecam")
-class ScoreCAM(CAMBase):
+class ScoreCAM(ForwardCAM):
     """Score-CAM (Wang et al. 2020): each activation channel, upsampled to the input and scaled to
     ``[0, 1]``, masks the input (zero in model space outside); the channel's weight is the softmax
     over channels of the target score of its masked input; the map is the weighted sum of the
@@ -183,11 +194,6 @@ class ScoreCAM(CAMBase):
 
     name = "scorecam"
     summary = "Score-CAM: channels weighted by the score of the input they mask (forward passes only)."
-    needs_gradients = False
-
-    def __init__(self, batch_size: int | None = None, **options: Any) -> None:
-        super().__init__(batch_size=batch_size, **options)
-        self.batch_size = batch_size and int(batch_size)
 
     @torch.no_grad()
     def combine_forward(self, model: ImageClassifier, x: torch.Tensor, target: Target, module: torch.nn.Module,
@@ -214,7 +220,7 @@ class ScoreCAM(CAMBase):
 
 
 @METHODS.register("ablationcam")
-class AblationCAM(CAMBase):
+class AblationCAM(ForwardCAM):
     """Ablation-CAM (Desai & Ramaswamy 2020): a channel's weight is the relative drop of the target
     score when that channel of the layer's output is set to zero,
     ``(s - s_k) / |s|``. The ablations run batched through a forward hook that replaces the
@@ -227,11 +233,6 @@ class AblationCAM(CAMBase):
 
     name = "ablationcam"
     summary = "Ablation-CAM: channels weighted by the score drop when each is zeroed."
-    needs_gradients = False
-
-    def __init__(self, batch_size: int | None = None, **options: Any) -> None:
-        super().__init__(batch_size=batch_size, **options)
-        self.batch_size = batch_size and int(batch_size)
 
     @torch.no_grad()
     def combine_forward(self, model: ImageClassifier, x: torch.Tensor, target: Target, module: torch.nn.Module,
