@@ -151,12 +151,17 @@ class HFSam:
         out = np.zeros((p * k, h, w), dtype=bool)
         idx = torch.nonzero(ok.reshape(-1)).flatten()
         if idx.numel():
-            x = F.interpolate(low.reshape(p * k, 1, *low.shape[-2:])[idx], size=(self.longest, self.longest),
-                              mode="bilinear", align_corners=False)
-            x = x[..., : int(h * self._scale + 0.5), : int(w * self._scale + 0.5)]
-            x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+            x = self._logits_to_image(low.reshape(p * k, 1, *low.shape[-2:])[idx])
             out[idx.cpu().numpy()] = (x[:, 0] > 0).cpu().numpy()
         return out.reshape(p, k, h, w)
+
+    def _logits_to_image(self, x: torch.Tensor) -> torch.Tensor:
+        """Low-res logits ``(N, 1, h, w)`` → ``(N, 1, H, W)``: up to the padded input, crop the
+        padding, down to the image."""
+        h, w = self._hw
+        x = F.interpolate(x, size=(self.longest, self.longest), mode="bilinear", align_corners=False)
+        x = x[..., : int(h * self._scale + 0.5), : int(w * self._scale + 0.5)]
+        return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
 
 
 class HFSam2(HFSam):
@@ -188,16 +193,9 @@ class HFSam2(HFSam):
         h, w = self._hw
         return np.array([self.longest / w, self.longest / h])
 
-    def _upsample(self, low: torch.Tensor, ok: torch.Tensor) -> np.ndarray:
-        p, k = low.shape[:2]
-        h, w = self._hw
-        out = np.zeros((p * k, h, w), dtype=bool)
-        idx = torch.nonzero(ok.reshape(-1)).flatten()
-        if idx.numel():
-            x = F.interpolate(low.reshape(p * k, 1, *low.shape[-2:])[idx], size=(h, w), mode="bilinear",
-                              align_corners=False)
-            out[idx.cpu().numpy()] = (x[:, 0] > 0).cpu().numpy()
-        return out.reshape(p, k, h, w)
+    def _logits_to_image(self, x: torch.Tensor) -> torch.Tensor:
+        """No padding to crop: low-res logits resized straight to the image."""
+        return F.interpolate(x, size=self._hw, mode="bilinear", align_corners=False)
 
 
 class SegmentAnythingSam:
