@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.vlx-setup-stamp
 OUT ?= out/demo
 
-.PHONY: setup demo test bench bench-env clean
+.PHONY: setup demo test bench bench-env mutate clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,12 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# Mutation testing (slow; not in CI): every module in tools/mutate-targets.txt against the tests that
+# cover it, each in a scratch copy under out/mutate/. `make mutate ONLY=vlx/attribute/cam.py` runs one module.
+mutate: setup
+	@grep -v '^#' tools/mutate-targets.txt | grep -v '^$$' | grep -- "$(ONLY)" | while read -r mod tests; do \
+	  PY=$(PY) bash tools/mutate.sh $$mod $$tests | tail -n 1; done
 
 bench: setup
 	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
