@@ -28,7 +28,10 @@ TARGETS = (0, 2)
 
 @pytest.fixture(scope="module")
 def models():
-    return {kind: planted_cam_classifier(kind, SIZE, STRIDE) for kind in ("cnn", "vit")}
+    # The CNN's layer is non-negative (softplus, like a post-ReLU layer); the ViT's tokens are
+    # signed (identity), like a transformer's residual stream.
+    return {"cnn": planted_cam_classifier("cnn", SIZE, STRIDE, act="softplus"),
+            "vit": planted_cam_classifier("vit", SIZE, STRIDE, act="identity")}
 
 
 def inputs(seed: int = 0, batch: int = 2) -> torch.Tensor:
