@@ -1,0 +1,284 @@
+"""The CAM family against closed forms on planted models (``vlx.testing.planted_cam``).
+
+The planted layer ``A`` (``K`` channels with distinct rectangles, gains of both signs) and the
+head ``logit_c = sum_k w_ck sum_ij A_k(ij)^2 / 2 + l_ck sum_ij A_k(ij) + bias_c`` are
+re-implemented here in float64 numpy from the planted parameters; every expected map below is
+computed from them with plain numpy, never with vlx code. The gradient of the target logit with
+respect to the layer is ``G_k(ij) = w_ck A_k(ij) + l_ck``: it varies over positions and has
+both signs, so pooling, sign handling and higher-order terms all change the answer
+(``test_planted_model_tells_variants_apart`` checks that it does, by a wide margin).
+
+Maps are compared at the layer's grid, unnormalised, within float32 tolerance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import vlx.attribute  # noqa: F401  (registers the methods)
+from vlx.attribute.base import get_method
+from vlx.testing.planted_cam import planted_cam_classifier
+from vlx.types import ClassTarget, ContrastTarget
+
+SIZE, STRIDE = 32, 4
+TARGETS = (0, 2)
+
+
+@pytest.fixture(scope="module")
+def models():
+    # The CNN's layer is non-negative (softplus, like a post-ReLU layer); the ViT's tokens are
+    # signed (identity), like a transformer's residual stream.
+    return {"cnn": planted_cam_classifier("cnn", SIZE, STRIDE, act="softplus"),
+            "vit": planted_cam_classifier("vit", SIZE, STRIDE, act="identity")}
+
+
+def inputs(seed: int = 0, batch: int = 2) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand((batch, 3, SIZE, SIZE), generator=g)
+
+
+# -- the planted function, in numpy ------------------------------------------------------------
+
+def softplus(v: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, v)
+
+
+def np_layer(p, x: np.ndarray) -> np.ndarray:
+    """A ``(B, K, h, w)``: ``M_k * act(a_k * blockmean(U_k . x) + b_k)``."""
+    b, _, s, _ = x.shape
+    n = s // p.stride
+    mixed = np.einsum("kc,bchw->bkhw", p.U, x)
+    z = mixed.reshape(b, len(p.a), n, p.stride, n, p.stride).mean(axis=(3, 5))
+    pre = p.a[:, None, None] * z + p.b[:, None, None]
+    return p.masks * (softplus(pre) if p.act == "softplus" else pre)
+
+
+def np_logits(p, acts: np.ndarray, kind: str, cls: np.ndarray | None = None) -> np.ndarray:
+    """Logits ``(B, C)`` from the layer; the ViT adds ``e @ cls`` (``cls`` may be ablated)."""
+    out = 0.5 * (acts ** 2).sum((2, 3)) @ p.w.T + acts.sum((2, 3)) @ p.l.T + p.bias
+    if kind == "vit":
+        out = out + (p.cls if cls is None else cls) @ p.e.T
+    return out
+
+
+def np_grads(p, acts: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """d score / d A for ``score = sum_c coef[b, c] logit_c``: ``sum_c coef_c (w_ck A + l_ck)``."""
+    w = coef @ p.w      # (B, K)
+    l = coef @ p.l
+    return w[:, :, None, None] * acts + l[:, :, None, None]
+
+
+def coefs(targets: tuple[int, ...], num_classes: int = 3, other: tuple[int, ...] | None = None) -> np.ndarray:
+    c = np.zeros((len(targets), num_classes))
+    c[np.arange(len(targets)), targets] = 1.0
+    if other is not None:
+        c[np.arange(len(targets)), other] -= 1.0
+    return c
+
+
+def relu(v: np.ndarray) -> np.ndarray:
+    return np.maximum(v, 0.0)
+
+
+# -- closed forms ------------------------------------------------------------------------------
+
+def weighted(weights: np.ndarray, acts: np.ndarray) -> np.ndarray:
+    return relu((weights[:, :, None, None] * acts).sum(1))
+
+
+def gradcam(A, G):
+    # Selvaraju et al.: channel weight = spatial mean of the gradient.
+    return weighted(G.mean((2, 3)), A)
+
+
+def gradcampp(A, G, third_order: bool = True):
+    # Chattopadhay et al., eq. 19 with exp(score): alpha = g^2 / (2 g^2 + sum_ab A_ab g^3),
+    # alpha = 0 where g = 0; weight = sum_ij alpha_ij ReLU(g_ij) (as pytorch-grad-cam).
+    s = A.sum((2, 3), keepdims=True)
+    denom = 2 * G ** 2 + (s * G ** 3 if third_order else 0.0)
+    alpha = np.where(G != 0, G ** 2 / np.where(denom != 0, denom, 1.0), 0.0)
+    return weighted((alpha * relu(G)).sum((2, 3)), A)
+
+
+def xgradcam(A, G, normalise: bool = True):
+    # Fu et al.: weight = sum_ij (A_ij / sum_ab A_ab) g_ij.
+    s = A.sum((2, 3)) if normalise else 1.0
+    return weighted((A * G).sum((2, 3)) / s, A)
+
+
+def hirescam(A, G):
+    # Draelos & Carin: ReLU(sum_k g_k * A_k), elementwise, signed gradient.
+    return relu((G * A).sum(1))
+
+
+def layercam(A, G):
+    # Jiang et al.: ReLU(sum_k ReLU(g_k) * A_k).
+    return relu((relu(G) * A).sum(1))
+
+
+def eigencam(A):
+    # First principal component: rows = positions, columns = channels, centred per channel;
+    # project the centred rows on the first right singular vector. Sign convention (vlx): the
+    # projection correlates non-negatively with the centred channel-mean activation. Then ReLU.
+    b, k, h, w = A.shape
+    out = np.zeros((b, h, w))
+    for i in range(b):
+        flat = A[i].reshape(k, h * w).T
+        centred = flat - flat.mean(0)
+        evals, evecs = np.linalg.eigh(centred.T @ centred)   # covariance eigenvectors, ascending
+        proj = centred @ evecs[:, -1]
+        ref = flat.mean(1) - flat.mean()
+        if (proj * ref).sum() < 0:
+            proj = -proj
+        out[i] = relu(proj).reshape(h, w)
+    return out
+
+
+def bilinear(img: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of ``(..., n, n)`` to ``(..., size, size)``, half-pixel centres
+    (``align_corners=False``), edges clamped."""
+    n = img.shape[-1]
+    src = np.maximum((np.arange(size) + 0.5) * n / size - 0.5, 0.0)
+    i0 = np.floor(src).astype(int)
+    i1 = np.minimum(i0 + 1, n - 1)
+    f = src - i0
+    rows = img[..., i0, :] * (1 - f)[:, None] + img[..., i1, :] * f[:, None]
+    return rows[..., i0] * (1 - f) + rows[..., i1] * f
+
+
+def scorecam(p, x, A, kind, targets, class_of_weights=None):
+    # Wang et al. (Algorithm 1, as pytorch-grad-cam): mask_k = minmax(upsample(A_k)); the channel
+    # weight is the softmax over channels of the target logit of x * mask_k; the map combines the
+    # channels' positive parts (vlx's documented variant; A >= 0 here, so the same as the paper).
+    out = []
+    for i, t in enumerate(targets):
+        up = bilinear(A[i], x.shape[-1])                          # (K, S, S)
+        lo, hi = up.min((1, 2), keepdims=True), up.max((1, 2), keepdims=True)
+        m = np.where(hi > lo, (up - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0)
+        masked = x[i][None] * m[:, None]                           # (K, 3, S, S)
+        logits = np_logits(p, np_layer(p, masked), kind)
+        s = logits[:, t if class_of_weights is None else class_of_weights]
+        alpha = np.exp(s - s.max())
+        alpha /= alpha.sum()
+        out.append(relu((alpha[:, None, None] * relu(A[i])).sum(0)))
+    return np.stack(out)
+
+
+def ablationcam(p, A, kind, targets):
+    # Desai & Ramaswamy: weight_k = (y - y_k) / y with y_k the score with channel k zeroed
+    # (in every token, CLS included, for the ViT); vlx divides by |y| (same when y > 0).
+    y = np_logits(p, A, kind)
+    out = []
+    for i, t in enumerate(targets):
+        ws = []
+        for k in range(A.shape[1]):
+            Ak = A[i:i + 1].copy()
+            Ak[:, k] = 0
+            cls = p.cls.copy()
+            cls[k] = 0
+            ws.append((y[i, t] - np_logits(p, Ak, kind, cls)[0, t]) / abs(y[i, t]))
+        out.append(relu((np.array(ws)[:, None, None] * A[i]).sum(0)))
+    return np.stack(out)
+
+
+GRADIENT_CAMS = {"gradcam": gradcam, "gradcampp": gradcampp, "xgradcam": xgradcam,
+                 "hirescam": hirescam, "layercam": layercam}
+
+
+def vlx_map(model, method: str, x: torch.Tensor, target, **options) -> np.ndarray:
+    m = get_method(method, **options)
+    return m.attribute(model, x, target, model.layer("auto")[0]).double().numpy()
+
+
+def assert_close(ours: np.ndarray, expected: np.ndarray, what: str) -> None:
+    assert ours.shape == expected.shape, (what, ours.shape, expected.shape)
+    scale = float(np.abs(expected).max())
+    assert scale > 1e-3, (what, "the expected map is (nearly) all zero: the test would be vacuous")
+    err = float(np.abs(ours - expected).max())
+    assert err <= 2e-4 * scale + 1e-6, (what, err, scale)
+
+
+# -- the tests ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["cnn", "vit"])
+@pytest.mark.parametrize("method", sorted(GRADIENT_CAMS))
+def test_gradient_cams_match_closed_forms(models, kind, method):
+    model = models[kind]
+    p = model.module.params
+    x = inputs()
+    A = np_layer(p, x.double().numpy())
+    for targets in (TARGETS, (1, 1)):
+        G = np_grads(p, A, coefs(targets))
+        ours = vlx_map(model, method, x, ClassTarget(targets))
+        assert_close(ours, GRADIENT_CAMS[method](A, G), f"{method} {kind} {targets}")
+
+
+@pytest.mark.parametrize("method", sorted(GRADIENT_CAMS))
+def test_gradient_cams_of_a_contrast(models, method):
+    # "A and not B": the score is logit_A - logit_B, so G = G_A - G_B.
+    model = models["cnn"]
+    p = model.module.params
+    x = inputs(seed=3)
+    A = np_layer(p, x.double().numpy())
+    G = np_grads(p, A, coefs((2, 0), other=(1, 1)))
+    ours = vlx_map(model, method, x, ContrastTarget((2, 0), (1, 1)))
+    assert_close(ours, GRADIENT_CAMS[method](A, G), method)
+
+
+@pytest.mark.parametrize("kind", ["cnn", "vit"])
+def test_eigencam_matches_first_principal_component(models, kind):
+    model = models[kind]
+    x = inputs(seed=1)
+    A = np_layer(model.module.params, x.double().numpy())
+    assert_close(vlx_map(model, "eigencam", x, ClassTarget(0)), eigencam(A), f"eigencam {kind}")
+
+
+@pytest.mark.parametrize("kind", ["cnn", "vit"])
+def test_scorecam_matches_closed_form(models, kind):
+    model = models[kind]
+    p = model.module.params
+    x = inputs(seed=2)
+    A = np_layer(p, x.double().numpy())
+    for targets in (TARGETS, (1, 1)):
+        ours = vlx_map(model, "scorecam", x, ClassTarget(targets), batch_size=4)
+        assert_close(ours, scorecam(p, x.double().numpy(), A, kind, targets), f"scorecam {kind} {targets}")
+
+
+@pytest.mark.parametrize("kind", ["cnn", "vit"])
+def test_ablationcam_matches_closed_form(models, kind):
+    model = models[kind]
+    p = model.module.params
+    x = inputs(seed=4)
+    A = np_layer(p, x.double().numpy())
+    for targets in (TARGETS, (1, 1)):
+        ours = vlx_map(model, "ablationcam", x, ClassTarget(targets), batch_size=4)
+        assert_close(ours, ablationcam(p, A, kind, targets), f"ablationcam {kind} {targets}")
+
+
+def test_planted_model_tells_variants_apart(models):
+    """Each plausible slip changes the expected map far beyond the tolerance above, so the
+    closed-form tests can fail (the hand audit's planted bugs, written as variants)."""
+    p = models["cnn"].module.params
+    x = inputs().double().numpy()
+    A = np_layer(p, x)
+    G = np_grads(p, A, coefs(TARGETS))
+
+    def far(a, b):
+        scale = max(float(np.abs(a).max()), float(np.abs(b).max()))
+        return float(np.abs(a - b).max()) > 0.05 * scale
+
+    assert far(gradcampp(A, G), gradcampp(A, G, third_order=False))
+    assert far(xgradcam(A, G), xgradcam(A, G, normalise=False))
+    assert far(hirescam(A, G), relu((np.abs(G) * A).sum(1)))
+    assert far(hirescam(A, G), layercam(A, G))
+    assert far(layercam(A, G), relu((np.abs(G) * A).sum(1)))
+    assert far(layercam(A, G), hirescam(A, G))
+    assert far(gradcam(A, G), hirescam(A, G))
+    assert far(gradcam(A, G), xgradcam(A, G))
+    assert far(eigencam(A), relu(-eigencam(A) + eigencam(A).max()))
+    sc = scorecam(p, x, A, "cnn", TARGETS)
+    for c in range(3):
+        variant = scorecam(p, x, A, "cnn", TARGETS, class_of_weights=c)
+        assert far(sc, variant), c
