@@ -1,10 +1,13 @@
-"""Perturbation (black-box) methods: occlusion, RISE, LIME, KernelSHAP, and XRAI-style ranking.
+"""Perturbation (black-box) methods: occlusion, RISE, LIME, KernelSHAP, and XRAI.
 
-A method supplies masks (``mask_chunk``: which pixels to keep, ``(n, 1, h, w)`` in ``[0, 1]``) and
-turns the scores of the masked inputs into a map (``reduce``). The base builds the masked inputs
-``x * m + baseline * (1 - m)`` one chunk of ``batch_size`` at a time under ``torch.no_grad``, so
-memory stays flat in the number of samples. Samples of a batch are explained one after the other
-with the same seed, so a sample's map never depends on its batch mates.
+Every method here works on any score function (``vlx.attribute.base.Scorer``): inputs
+``(B, C, h, w)`` → scores ``(B, K)``. A method supplies masks (``mask_chunk``: which positions to
+keep, ``(n, 1, h, w)`` in ``[0, 1]``) and turns the scores of the masked inputs into a map
+(``reduce``). The base builds the masked inputs ``x * m + baseline * (1 - m)`` one chunk of
+``batch_size`` at a time under ``torch.no_grad``, so memory stays flat in the number of samples.
+Samples of a batch are explained one after the other with the same seed, so a sample's map never
+depends on its batch mates; ``attribute_targets`` explains several targets of one input from the
+same masked passes (the MLLM adapter explains every answer token at once).
 """
 
 from __future__ import annotations
@@ -16,16 +19,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlx.attribute.base import AttributionMethod
-from vlx.attribute.gradient import IntegratedGradients, target_rows
-from vlx.models.classifier import ImageClassifier
+from vlx.attribute.base import AttributionMethod, Scorer
+from vlx.attribute.gradient import target_rows
+from vlx.errors import UsageError
 from vlx.registry import METHODS
 from vlx.types import Target
 
 
 def make_baseline(x: torch.Tensor, kind: str) -> torch.Tensor:
-    """The "removed" input for ``x`` ``(1, 3, h, w)``: ``zero`` (zeros in model space), ``mean``
-    (per-channel mean of the image) or ``blur`` (an 8× box-downsampled, bilinearly upsampled copy)."""
+    """The "removed" input for ``x`` ``(1, C, h, w)``: ``zero`` (zeros in model space), ``mean``
+    (per-channel mean of the input) or ``blur`` (an 8× box-downsampled, bilinearly upsampled copy)."""
     if kind == "zero":
         return torch.zeros_like(x)
     if kind == "mean":
@@ -34,10 +37,10 @@ def make_baseline(x: torch.Tensor, kind: str) -> torch.Tensor:
         h, w = x.shape[-2:]
         small = F.adaptive_avg_pool2d(x, (max(1, h // 8), max(1, w // 8)))
         return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
-    raise ValueError(f"unknown baseline {kind!r}; use zero, mean or blur")
+    raise UsageError(f"unknown baseline {kind!r}; use zero, mean or blur")
 
 
-def to_pixels(model: ImageClassifier, x: torch.Tensor) -> np.ndarray:
+def to_pixels(model: Any, x: torch.Tensor) -> np.ndarray:
     """Model input ``(3, h, w)`` back to an RGB uint8 image ``(h, w, 3)`` (un-normalised with the
     model's preprocessing mean, std and scale)."""
     p = model.preprocess
@@ -47,7 +50,7 @@ def to_pixels(model: ImageClassifier, x: torch.Tensor) -> np.ndarray:
     return (x01 * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
-def superpixel_players(model: ImageClassifier, x: torch.Tensor, n_segments: int) -> torch.Tensor:
+def superpixel_players(model: Any, x: torch.Tensor, n_segments: int) -> torch.Tensor:
     """Superpixel labels ``(h, w)`` long, values ``0..P-1``, computed on ``x`` ``(3, h, w)``."""
     from vlx.regions.superpixels import slic_segments
 
@@ -56,12 +59,30 @@ def superpixel_players(model: ImageClassifier, x: torch.Tensor, n_segments: int)
     return torch.from_numpy(inv.reshape(segs.shape).astype(np.int64)).to(x.device)
 
 
+def players_of(model: Any, x: torch.Tensor, n_segments: int) -> torch.Tensor:
+    """The players of input ``x`` ``(1, C, h, w)``: long labels ``(h, w)`` numbered ``0..P-1``
+    (the scorer's ``players`` when it has one, else superpixels of the image)."""
+    fn = getattr(model, "players", None)
+    if fn is None:
+        if getattr(model, "preprocess", None) is None:
+            raise UsageError("this score function has no players; give it a players(x, n_segments) method")
+        return superpixel_players(model, x[0], n_segments)
+    labels = torch.as_tensor(fn(x, n_segments)).to(x.device).long()
+    if tuple(labels.shape) != tuple(x.shape[-2:]):
+        raise ValueError(f"players are {tuple(labels.shape)} but the input grid is {tuple(x.shape[-2:])}")
+    _, inv = torch.unique(labels, return_inverse=True)
+    return inv.reshape(labels.shape)
+
+
 class PerturbationBase(AttributionMethod):
-    """Scores masked copies of each image in chunks; subclasses supply masks and a reduction.
+    """Scores masked copies of each input in chunks; subclasses supply masks and a reduction.
+
+    After each call ``last_full`` and ``last_empty`` ``(B, T)`` hold the scores of the intact
+    input and of the baseline.
 
     Args:
-        batch_size: masked inputs per forward pass (default: the model's, small on CPU, 64 on GPU).
-        baseline: what masked pixels become: ``zero``, ``mean`` or ``blur``.
+        batch_size: masked inputs per forward pass (default: the scorer's).
+        baseline: what masked positions become: ``zero``, ``mean`` or ``blur``.
         seed: seed of any random sampling.
     """
 
@@ -74,113 +95,170 @@ class PerturbationBase(AttributionMethod):
         super().__init__(batch_size=batch_size, baseline=baseline, seed=seed, **options)
         self.batch_size, self.seed = batch_size and int(batch_size), int(seed)
         self.baseline = baseline or self.default_baseline
+        self.last_full: torch.Tensor | None = None
+        self.last_empty: torch.Tensor | None = None
 
-    def prepare(self, model: ImageClassifier, x: torch.Tensor) -> dict[str, Any]:
-        """Per-image state for ``x`` ``(1, 3, h, w)``; must hold ``n`` (the number of masks)."""
+    def prepare(self, model: Scorer, x: torch.Tensor) -> dict[str, Any]:
+        """Per-input state for ``x`` ``(1, C, h, w)``; must hold ``n`` (the number of masks)."""
         raise NotImplementedError
 
     def mask_chunk(self, state: dict[str, Any], i0: int, i1: int) -> torch.Tensor:
-        """Masks ``i0..i1-1`` as ``(i1 - i0, 1, h, w)`` in ``[0, 1]`` (1 keeps the pixel)."""
+        """Masks ``i0..i1-1`` as ``(i1 - i0, 1, h, w)`` in ``[0, 1]`` (1 keeps the position)."""
         raise NotImplementedError
 
     def observe(self, state: dict[str, Any], masks: torch.Tensor, scores: torch.Tensor) -> None:
-        """Called with each chunk's masks ``(n, 1, h, w)`` and scores ``(n,)`` (default: nothing)."""
+        """Called with each chunk's masks ``(n, 1, h, w)`` and scores ``(n, T)`` (default: nothing)."""
 
     def reduce(self, state: dict[str, Any], scores: torch.Tensor, full: torch.Tensor,
                empty: torch.Tensor) -> torch.Tensor:
-        """The map ``(h', w')`` from mask scores ``(n,)``, the unmasked score and the baseline's score
-        (0-d tensors)."""
+        """The maps ``(T, h', w')`` from mask scores ``(n, T)``, the unmasked scores ``(T,)`` and
+        the baseline's ``(T,)``."""
         raise NotImplementedError
 
+    def outputs(self, model: Scorer, x: torch.Tensor) -> torch.Tensor:
+        """What the targets read from the scorer's ``(B, K)`` outputs (default: them as they are)."""
+        return model.logits(x)
+
+    def _scores(self, model: Scorer, x: torch.Tensor, targets: list[Target]) -> torch.Tensor:
+        out = self.outputs(model, x)
+        rows = [0] * x.shape[0]
+        return torch.stack([target_rows(t, rows).score(out).float() for t in targets], 1)
+
     @torch.no_grad()
-    def attribute(self, model: ImageClassifier, x: torch.Tensor, target: Target,
-                  layer: str | None = None) -> torch.Tensor:
+    def attribute_targets(self, model: Scorer, x: torch.Tensor, targets: list[Target]) -> torch.Tensor:
+        """Maps ``(T, h', w')`` of one input ``x`` ``(1, C, h, w)`` for each of ``targets``
+        (single-sample targets), every masked input scored once for all of them."""
         x = x.detach()
-        maps = []
+        base = make_baseline(x, self.baseline)
+        ends = self._scores(model, torch.cat([x, base]), targets)
+        state = self.prepare(model, x)
+        state["full"], state["empty"] = ends[0], ends[1]
+        scores = torch.empty((state["n"], len(targets)), dtype=torch.float32, device=x.device)
+        bs = self.batch_size or model.batch_size
+        for i0 in range(0, state["n"], bs):
+            i1 = min(state["n"], i0 + bs)
+            m = self.mask_chunk(state, i0, i1).to(x.dtype)
+            scores[i0:i1] = self._scores(model, x * m + base * (1 - m), targets)
+            self.observe(state, m, scores[i0:i1])
+        self.last_full, self.last_empty = ends[0][None], ends[1][None]
+        return self.reduce(state, scores, ends[0], ends[1])
+
+    def attribute(self, model: Scorer, x: torch.Tensor, target: Target,
+                  layer: str | None = None) -> torch.Tensor:
+        maps, full, empty = [], [], []
         for i in range(x.shape[0]):
-            xi, ti = x[i:i + 1], target_rows(target, [i])
-            base = make_baseline(xi, self.baseline)
-            state = self.prepare(model, xi)
-            ends = target_rows(ti, [0, 0]).score(model.logits(torch.cat([xi, base]))).float()
-            scores = torch.empty(state["n"], dtype=torch.float32, device=x.device)
-            bs = self.batch_size or model.batch_size
-            for i0 in range(0, state["n"], bs):
-                i1 = min(state["n"], i0 + bs)
-                m = self.mask_chunk(state, i0, i1).to(x.dtype)
-                xm = xi * m + base * (1 - m)
-                scores[i0:i1] = target_rows(ti, [0] * (i1 - i0)).score(model.logits(xm)).float()
-                self.observe(state, m, scores[i0:i1])
-            maps.append(self.reduce(state, scores, ends[0], ends[1]))
+            maps.append(self.attribute_targets(model, x[i:i + 1], [target_rows(target, [i])])[0])
+            full.append(self.last_full)
+            empty.append(self.last_empty)
+        self.last_full, self.last_empty = torch.cat(full), torch.cat(empty)
         return torch.stack(maps)
 
 
 @METHODS.register("occlusion")
 class Occlusion(PerturbationBase):
-    """Occlusion (Zeiler & Fergus 2014): slide a ``window`` square (all channels) with ``stride``
-    over the input, replace it by the baseline, and give every pixel the mean score drop
-    ``f(x) - f(x_occluded)`` of the windows covering it (as captum's ``Occlusion``; pixels no
-    window covers get 0). ``(B, h, w)``, signed. Defaults: window ``h // 8``, stride half the window.
+    """Occlusion (Zeiler & Fergus 2014): replace one region at a time by the baseline and give
+    every position the mean score drop ``f(x) - f(x_occluded)`` of the regions covering it
+    (positions no region covers get 0). ``(B, h, w)``, signed.
+
+    Regions: ``windows`` (default, as captum's ``Occlusion``): a ``window`` square (all channels)
+    slid with ``stride`` (defaults: ``h // 8``, half the window); ``players``: each player of the
+    scorer (superpixels of ``n_segments`` for an image classifier; image regions, tiles or
+    support superpixels for the MLLM and few-shot adapters) removed on its own, as captum's
+    ``FeatureAblation``.
     """
 
     name = "occlusion"
-    summary = "Occlusion: score drop when a sliding window is replaced by the baseline."
+    summary = "Occlusion: score drop when a sliding window (or each player) is replaced by the baseline."
 
-    def __init__(self, window: int | None = None, stride: int | None = None, **options: Any) -> None:
+    def __init__(self, window: int | None = None, stride: int | None = None, regions: str = "windows",
+                 n_segments: int = 32, **options: Any) -> None:
         super().__init__(**options)
-        self.options.update(window=window, stride=stride)
-        self.window, self.stride = window, stride
+        if regions not in ("windows", "players"):
+            raise UsageError(f"unknown occlusion regions {regions!r}; use windows or players")
+        self.options.update(window=window, stride=stride, regions=regions, n_segments=n_segments)
+        self.window, self.stride, self.regions, self.n_segments = window, stride, regions, int(n_segments)
 
-    def prepare(self, model: ImageClassifier, x: torch.Tensor) -> dict[str, Any]:
+    def prepare(self, model: Scorer, x: torch.Tensor) -> dict[str, Any]:
         h, w = x.shape[-2:]
+        state: dict[str, Any] = {"hw": (h, w), "device": x.device,
+                                 "total": None, "count": torch.zeros((h, w), device=x.device)}
+        if self.regions == "players":
+            state["players"] = players_of(model, x, self.n_segments)
+            state["n"] = int(state["players"].max()) + 1
+            return state
         win = self.window or max(1, min(h, w) // 8)
         st = self.stride or max(1, win // 2)
-        ys = list(range(0, h - win + 1, st))
-        xs = list(range(0, w - win + 1, st))
-        pos = [(y, x0) for y in ys for x0 in xs]
-        return {"n": len(pos), "pos": pos, "win": win, "hw": (h, w), "device": x.device}
+        pos = [(y, x0) for y in range(0, h - win + 1, st) for x0 in range(0, w - win + 1, st)]
+        state.update(n=len(pos), pos=pos, win=win)
+        return state
+
+    def region_chunk(self, state: dict[str, Any], i0: int, i1: int) -> torch.Tensor:
+        """Regions ``i0..i1-1`` as float ``(n, h, w)`` in {0, 1} (1 = occluded)."""
+        if "players" in state:
+            ids = torch.arange(i0, i1, device=state["device"])
+            return (state["players"][None] == ids[:, None, None]).float()
+        win = state["win"]
+        r = torch.zeros((i1 - i0, *state["hw"]), device=state["device"])
+        for j, (y, x0) in enumerate(state["pos"][i0:i1]):
+            r[j, y:y + win, x0:x0 + win] = 1
+        return r
 
     def mask_chunk(self, state: dict[str, Any], i0: int, i1: int) -> torch.Tensor:
-        win = state["win"]
-        m = torch.ones((i1 - i0, 1, *state["hw"]), device=state["device"])
-        for j, (y, x0) in enumerate(state["pos"][i0:i1]):
-            m[j, :, y:y + win, x0:x0 + win] = 0
-        return m
+        return 1 - self.region_chunk(state, i0, i1)[:, None]
+
+    def observe(self, state: dict[str, Any], masks: torch.Tensor, scores: torch.Tensor) -> None:
+        r = 1 - masks[:, 0].float()
+        drops = state["full"][None] - scores                               # (n, T)
+        add = torch.einsum("nt,nhw->thw", drops, r)
+        state["total"] = add if state["total"] is None else state["total"] + add
+        state["count"] += r.sum(0)
 
     def reduce(self, state: dict[str, Any], scores: torch.Tensor, full: torch.Tensor,
                empty: torch.Tensor) -> torch.Tensor:
-        win = state["win"]
-        total = torch.zeros(state["hw"], device=scores.device)
-        count = torch.zeros(state["hw"], device=scores.device)
-        for s, (y, x0) in zip((full - scores).tolist(), state["pos"]):
-            total[y:y + win, x0:x0 + win] += s
-            count[y:y + win, x0:x0 + win] += 1
-        return torch.where(count > 0, total / count.clamp_min(1), torch.zeros_like(total))
+        count = state["count"]
+        if state["total"] is None:
+            return torch.zeros((len(full), *state["hw"]), device=count.device)
+        return torch.where(count > 0, state["total"] / count.clamp_min(1), torch.zeros_like(state["total"]))
 
 
 @METHODS.register("rise")
 class RISE(PerturbationBase):
     """RISE (Petsiuk et al. 2018): ``n_masks`` random binary ``grid × grid`` masks (keep probability
-    ``p``), bilinearly upsampled with a random shift, weight the target score. We centre the scores
-    (subtract their mean) before weighting: the map is the paper's ``E[s M] / p`` minus a constant,
-    with lower variance, and stays meaningful for logits that can be negative. ``(B, h, w)``, signed.
+    ``p``), bilinearly upsampled with a random shift, weight the target's score ``s``: the paper's
+    estimator is ``S = sum_i s_i M_i / (N p)``.
+
+    ``score``: ``probability`` (default, as the paper: the softmax probability of the target) or
+    ``logit`` (the raw target score). ``centre`` (default ``True``): subtract the mean score before
+    weighting, i.e. ``sum_i (s_i - mean s) M_i / (N p)``; its expectation is the paper's map minus
+    the constant ``E[s]``, with lower variance, and it stays meaningful for scores that can be
+    negative; signed. ``centre=False`` gives the paper's estimator as it is. ``(B, h, w)``.
     """
 
     name = "rise"
-    summary = "RISE: random masks weighted by the target score."
+    summary = "RISE: random masks weighted by the target's probability."
 
-    def __init__(self, n_masks: int = 1000, grid: int = 7, p: float = 0.5, **options: Any) -> None:
+    def __init__(self, n_masks: int = 1000, grid: int = 7, p: float = 0.5, score: str = "probability",
+                 centre: bool = True, **options: Any) -> None:
         super().__init__(**options)
-        self.options.update(n_masks=n_masks, grid=grid, p=p)
-        self.n_masks, self.grid, self.p = int(n_masks), int(grid), float(p)
+        if score not in ("probability", "logit"):
+            raise UsageError(f"unknown RISE score {score!r}; use probability or logit")
+        self.options.update(n_masks=n_masks, grid=grid, p=p, score=score, centre=centre)
+        self.n_masks, self.grid, self.p, self.score, self.centre = int(n_masks), int(grid), float(p), score, bool(centre)
+        self.signed = self.centre or score == "logit"
 
-    def prepare(self, model: ImageClassifier, x: torch.Tensor) -> dict[str, Any]:
+    def outputs(self, model: Scorer, x: torch.Tensor) -> torch.Tensor:
+        out = model.logits(x)
+        return out.float().softmax(-1) if self.score == "probability" else out
+
+    def prepare(self, model: Scorer, x: torch.Tensor) -> dict[str, Any]:
         hw = tuple(x.shape[-2:])
         return {"n": self.n_masks, "hw": hw, "device": x.device,
                 "gen": torch.Generator(device="cpu").manual_seed(self.seed),
-                "sm": torch.zeros(hw, device=x.device), "m": torch.zeros(hw, device=x.device)}
+                "sm": None, "m": torch.zeros(hw, device=x.device)}
 
     def observe(self, state: dict[str, Any], masks: torch.Tensor, scores: torch.Tensor) -> None:
-        state["sm"] += (scores[:, None, None] * masks[:, 0].float()).sum(0)
+        add = torch.einsum("nt,nhw->thw", scores, masks[:, 0].float())
+        state["sm"] = add if state["sm"] is None else state["sm"] + add
         state["m"] += masks[:, 0].float().sum(0)
 
     def mask_chunk(self, state: dict[str, Any], i0: int, i1: int) -> torch.Tensor:
@@ -196,19 +274,22 @@ class RISE(PerturbationBase):
 
     def reduce(self, state: dict[str, Any], scores: torch.Tensor, full: torch.Tensor,
                empty: torch.Tensor) -> torch.Tensor:
-        # sum_i (s_i - mean s) M_i = sum_i s_i M_i - mean(s) sum_i M_i: no mask is stored.
-        centred = state["sm"] - scores.mean() * state["m"]
-        return centred / (state["n"] * self.p)
+        sm = state["sm"]
+        if self.centre:
+            # sum_i (s_i - mean s) M_i = sum_i s_i M_i - mean(s) sum_i M_i: no mask is stored.
+            sm = sm - scores.mean(0)[:, None, None] * state["m"]
+        return sm / (state["n"] * self.p)
 
 
 class SuperpixelSurrogate(PerturbationBase):
-    """Base of LIME and KernelSHAP: superpixels of the image are the players, a coalition keeps
-    its players and replaces the others by the baseline, and a weighted linear model of the
-    scores gives one value per player, painted on its pixels: ``(B, h, w)``, signed.
+    """Base of LIME and KernelSHAP: the scorer's players (superpixels of the image by default)
+    play; a coalition keeps its players and replaces the others by the baseline, and a weighted
+    linear model of the scores gives one value per player, painted on its positions:
+    ``(B, h, w)``, signed.
 
     Args:
         n_segments: SLIC's target number of superpixels (32).
-        n_samples: coalitions scored per image (512).
+        n_samples: coalitions scored per input (512).
     """
 
     default_baseline = "mean"
@@ -222,8 +303,8 @@ class SuperpixelSurrogate(PerturbationBase):
         """Coalitions ``(n, P)`` in {0, 1} and their regression weights ``(n,)``."""
         raise NotImplementedError
 
-    def prepare(self, model: ImageClassifier, x: torch.Tensor) -> dict[str, Any]:
-        players = superpixel_players(model, x[0], self.n_segments)
+    def prepare(self, model: Scorer, x: torch.Tensor) -> dict[str, Any]:
+        players = players_of(model, x, self.n_segments)
         n_players = int(players.max()) + 1
         z, wts = self.coalitions(n_players, torch.Generator(device="cpu").manual_seed(self.seed))
         return {"n": z.shape[0], "z": z.to(x.device), "w": wts.to(x.device), "players": players}
@@ -233,32 +314,34 @@ class SuperpixelSurrogate(PerturbationBase):
 
     def reduce(self, state: dict[str, Any], scores: torch.Tensor, full: torch.Tensor,
                empty: torch.Tensor) -> torch.Tensor:
-        return self.solve(state["z"].double(), scores.double(), state["w"].double(),
-                          full.double(), empty.double()).float()[state["players"]]
+        phi = self.solve(state["z"].double(), scores.double(), state["w"].double(), full.double(), empty.double())
+        return phi.float().T[:, state["players"]]
 
     def solve(self, z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: torch.Tensor,
               empty: torch.Tensor) -> torch.Tensor:
-        """Values per player ``(P,)`` from coalitions ``(n, P)``, scores ``(n,)`` and weights ``(n,)``."""
+        """Values per player ``(P, T)`` from coalitions ``(n, P)``, scores ``(n, T)``, weights
+        ``(n,)`` and the full/empty scores ``(T,)`` (1-D scores ``(n,)`` give ``(P,)``)."""
         raise NotImplementedError
 
 
 def _wls(a: torch.Tensor, y: torch.Tensor, w: torch.Tensor, ridge: float = 0.0) -> torch.Tensor:
-    """Weighted least squares ``argmin_b sum w (a b - y)^2 + ridge |b|^2`` (float64)."""
+    """Weighted least squares ``argmin_b sum w (a b - y)^2 + ridge |b|^2`` (float64); ``y`` ``(n,)``
+    or ``(n, T)`` (one column per target) gives ``b`` ``(P,)`` or ``(P, T)``."""
     aw = a * w[:, None]
     lhs = a.T @ aw
     # A vanishing ridge keeps the normal equations solvable when a player never varies; solve()
     # (LU) is deterministic where lstsq's drivers are not, to the last bit.
     jitter = 1e-10 * float(lhs.diagonal().mean().abs().clamp_min(1e-30))
     lhs = lhs + (ridge + jitter) * torch.eye(a.shape[1], dtype=a.dtype, device=a.device)
-    return torch.linalg.solve(lhs, aw.T @ y[:, None])[:, 0]
+    return torch.linalg.solve(lhs, aw.T @ y)
 
 
 @METHODS.register("lime")
 class LIME(SuperpixelSurrogate):
-    """LIME (Ribeiro et al. 2016) over superpixels: coalitions keep each player with probability
-    1/2; weights ``exp(-d^2 / kernel_width^2)`` with ``d`` the cosine distance between the coalition
-    and the full image; a ridge regression (``alpha=1``, with intercept, as lime's default) gives
-    the values."""
+    """LIME (Ribeiro et al. 2016) over players: coalitions keep each player with probability 1/2
+    (the first keeps all); weights ``exp(-d^2 / kernel_width^2)`` with ``d`` the cosine distance
+    between the coalition and the full input; a ridge regression (``alpha=1``, with an
+    unpenalised intercept, as lime's default) gives the values."""
 
     name = "lime"
     summary = "LIME: weighted linear surrogate over superpixels."
@@ -279,13 +362,13 @@ class LIME(SuperpixelSurrogate):
     def solve(self, z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: torch.Tensor,
               empty: torch.Tensor) -> torch.Tensor:
         zc = z - (w[:, None] * z).sum(0) / w.sum()          # centring = an unpenalised intercept
-        yc = y - (w * y).sum() / w.sum()
+        yc = y - (w.view(-1, *[1] * (y.dim() - 1)) * y).sum(0) / w.sum()
         return _wls(zc, yc, w, self.ridge)
 
 
 @METHODS.register("kernelshap")
 class KernelSHAP(SuperpixelSurrogate):
-    """KernelSHAP (Lundberg & Lee 2017) over superpixels. When ``2^P - 2 <= n_samples`` every
+    """KernelSHAP (Lundberg & Lee 2017) over players. When ``2^P - 2 <= n_samples`` every
     coalition is enumerated with its Shapley-kernel weight ``(P-1) / (C(P,k) k (P-k))``, which
     gives the exact Shapley values; otherwise coalition sizes ``k`` are drawn with probability
     ``∝ (P-1) / (k (P-k))`` and players uniformly (antithetic pairs ``z``, ``1-z``), each with weight
@@ -317,55 +400,13 @@ class KernelSHAP(SuperpixelSurrogate):
 
     def solve(self, z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: torch.Tensor,
               empty: torch.Tensor) -> torch.Tensor:
-        delta = full - empty
+        one = y.dim() == 1
+        y2 = y[:, None] if one else y
+        delta = (full - empty).reshape(-1)                                 # (T,)
         if z.shape[1] < 2:
-            return delta.reshape(1)
-        yt = (y - empty) - z[:, -1] * delta
-        a = z[:, :-1] - z[:, -1:]
-        phi = _wls(a, yt, w)
-        return torch.cat([phi, (delta - phi.sum()).reshape(1)])
-
-
-@METHODS.register("xrai")
-class XRAI(AttributionMethod):
-    """XRAI-style region ranking (Kapishnikov et al. 2019, simplified): superpixels at several
-    scales are ranked by Integrated-Gradients mass density (sum of IG in the segment / its area);
-    a segment of rank ``r`` among ``S`` gets ``(S - r) / S`` (1 for the best), segments with
-    non-positive density get 0, and the scales are averaged. ``(B, h, w)`` in ``[0, 1]``.
-
-    Unlike the paper's greedy region growing over overlapping segments, ranks are per scale and
-    averaged: cheaper and deterministic; the ordering of strong regions is the same idea.
-
-    Args:
-        scales: SLIC segment counts (16, 32, 64).
-        n_steps, batch_size: for Integrated Gradients.
-    """
-
-    name = "xrai"
-    summary = "XRAI-style: superpixels ranked by Integrated-Gradients density."
-    needs_gradients = True
-
-    def __init__(self, scales: tuple[int, ...] = (16, 32, 64), n_steps: int = 32, batch_size: int | None = None,
-                 **options: Any) -> None:
-        super().__init__(scales=scales, n_steps=n_steps, batch_size=batch_size, **options)
-        self.scales = tuple(int(s) for s in scales)
-        self.ig = IntegratedGradients(n_steps=n_steps, batch_size=batch_size)
-
-    def attribute(self, model: ImageClassifier, x: torch.Tensor, target: Target,
-                  layer: str | None = None) -> torch.Tensor:
-        ig = self.ig.attribute(model, x, target)
-        out = []
-        for i in range(x.shape[0]):
-            acc = torch.zeros_like(ig[i])
-            for n_seg in self.scales:
-                segs = superpixel_players(model, x[i], n_seg)
-                n = int(segs.max()) + 1
-                mass = torch.zeros(n, device=x.device).index_add_(0, segs.ravel(), ig[i].ravel())
-                area = torch.bincount(segs.ravel(), minlength=n).float()
-                dens = mass / area.clamp_min(1)
-                rank = torch.empty(n, dtype=torch.long, device=x.device)
-                rank[dens.argsort(descending=True, stable=True)] = torch.arange(n, device=x.device)
-                score = torch.where(dens > 0, (n - rank).float() / n, torch.zeros_like(dens))
-                acc += score[segs]
-            out.append(acc / len(self.scales))
-        return torch.stack(out)
+            phi = delta.reshape(1, -1)
+        else:
+            yt = (y2 - empty.reshape(1, -1)) - z[:, -1:] * delta[None]
+            head = _wls(z[:, :-1] - z[:, -1:], yt, w)                      # (P-1, T)
+            phi = torch.cat([head, (delta - head.sum(0))[None]])
+        return phi[:, 0] if one else phi

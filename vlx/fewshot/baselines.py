@@ -1,18 +1,20 @@
 """Baseline explainers adapted to the support side of a few-shot segmenter.
 
 Each explains ``roi_score``, the mean query foreground logit over the query ROI, as a function
-of the K support images (the support masks stay fixed); each returns maps ``(K, h, w)`` at the
-model input. "Removed" support pixels take the value 0 of the normalised model input (mid grey
-for EfficientNet-Lite0's preprocessing).
+of the K support images (the support masks stay fixed), and returns maps ``(K, h, w)`` at the
+model input. The algorithms are the image methods of ``vlx.attribute`` over one score function,
+``SupportScorer`` (the K support images side by side on one grid); "removed" support pixels take
+the value 0 of the normalised model input (mid grey for EfficientNet-Lite0's preprocessing).
 
-``saliency``      |∂score/∂pixel|, max over colour channels.
-``ig``            Integrated Gradients from the grey support (``steps`` points, batched), summed
-                  over channels; signed.
+``saliency``      |∂score/∂pixel|, max over colour channels (``saliency``).
+``ig``            Integrated Gradients from the grey support (``steps`` midpoint nodes, batched),
+                  summed over channels; signed (``integrated_gradients``).
 ``gradcam``       Grad-CAM on the support features of one level (the coarsest by default).
 ``occlusion``     score drop when a grey square patch covers the support (a ``grid``×``grid``
-                  tiling of each shot); signed.
-``kernelshap``    Kernel SHAP over SLIC superpixels of all shots (players), sampled coalitions.
-``lime``          LIME over the same superpixels (cosine-distance kernel, ridge regression).
+                  tiling of each shot as players; ``occlusion``); signed.
+``kernelshap``    Kernel SHAP over SLIC superpixels of all shots (players), sampled coalitions
+                  with exact efficiency (``kernelshap``).
+``lime``          LIME over the same superpixels (cosine-distance kernel, ridge regression; ``lime``).
 ``random``        uniform noise (seeded).
 """
 
@@ -20,81 +22,109 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vlx.fewshot.explain import FEWSHOT_EXPLAINERS
 from vlx.fewshot.inputs import EpisodeInputs, roi_score
 from vlx.fewshot.protocol import FewShotModel
+from vlx.types import ClassTarget
 
 BATCH = 8
+TARGET = ClassTarget(0)
 
 
-def _scores(model: FewShotModel, inputs: EpisodeInputs, support: torch.Tensor) -> torch.Tensor:
-    """``roi_score`` for a batch of support sets ``(B, K, 3, h, w)``, in chunks, no grad → ``(B,)``."""
-    with torch.no_grad():
-        return torch.cat([roi_score(model.forward(inputs.query, support[i:i + BATCH],
-                                                  inputs.masks.expand(len(support[i:i + BATCH]), -1, -1, -1)),
-                                    inputs.roi) for i in range(0, len(support), BATCH)])
+class SupportScorer:
+    """``roi_score`` as a score function (``vlx.attribute.base.Scorer``) of the support images.
 
+    Inputs ``x`` ``(B, 3, K·h, w)``: the K support images of a support set stacked along the
+    height (shot ``k`` at rows ``k·h .. (k+1)·h``), so each is a 2-D grid methods can mask;
+    ``logits(x)`` is ``(B, 1)``. ``players`` (long ``(K·h, w)``) are fixed labels when given.
+    """
 
-def _grad(model: FewShotModel, inputs: EpisodeInputs, support: torch.Tensor) -> torch.Tensor:
-    """Gradient of the summed ``roi_score`` w.r.t. support sets ``(B, K, 3, h, w)``."""
-    x = support.detach().clone().requires_grad_(True)
-    out = model.forward(inputs.query, x, inputs.masks.expand(len(x), -1, -1, -1))
-    (g,) = torch.autograd.grad(roi_score(out, inputs.roi).sum(), x)
-    return g
+    def __init__(self, model: FewShotModel, inputs: EpisodeInputs, players: torch.Tensor | None = None) -> None:
+        self.model, self.inputs, self.batch_size = model, inputs, BATCH
+        self._players = players
+        self.k = inputs.shots
+        self.x = self.stack(inputs.support)
+
+    def stack(self, support: torch.Tensor) -> torch.Tensor:
+        """Support sets ``(B, K, 3, h, w)`` → ``(B, 3, K·h, w)``."""
+        b, k, c, h, w = support.shape
+        return support.permute(0, 2, 1, 3, 4).reshape(b, c, k * h, w)
+
+    def unstack(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, K·h, w)`` → support sets ``(B, K, 3, h, w)``."""
+        b, c, kh, w = x.shape
+        return x.reshape(b, c, self.k, kh // self.k, w).permute(0, 2, 1, 3, 4)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model.forward(self.inputs.query, self.unstack(x), self.inputs.masks.expand(len(x), -1, -1, -1))
+        return roi_score(out, self.inputs.roi)[:, None]
+
+    def players(self, x: torch.Tensor, n_segments: int) -> torch.Tensor:
+        if self._players is None:
+            raise ValueError("SupportScorer has no players; pass players=")
+        return self._players
+
+    def maps(self, flat: torch.Tensor) -> torch.Tensor:
+        """A method's map ``(1, K·h, w)`` → per-shot maps ``(K, h, w)``."""
+        return flat[0].reshape(self.k, -1, flat.shape[-1])
 
 
 @FEWSHOT_EXPLAINERS.register("saliency")
 def saliency(model: FewShotModel, inputs: EpisodeInputs, seed: int) -> tuple[torch.Tensor, bool, dict]:
-    return _grad(model, inputs, inputs.support)[0].abs().amax(1), False, {}
+    from vlx.attribute.gradient import Saliency
+
+    s = SupportScorer(model, inputs)
+    return s.maps(Saliency().attribute(s, s.x, TARGET)), False, {}
 
 
 @FEWSHOT_EXPLAINERS.register("ig")
 def integrated_gradients(model: FewShotModel, inputs: EpisodeInputs, seed: int,
                          steps: int = 16) -> tuple[torch.Tensor, bool, dict]:
-    x = inputs.support
-    alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps      # midpoint rule
-    total = torch.zeros_like(x[0])
-    for i in range(0, steps, BATCH):
-        a = alphas[i:i + BATCH].view(-1, 1, 1, 1, 1)
-        total += _grad(model, inputs, a * x).sum(0)
-    return (x[0] * total / steps).sum(1), True, {}
+    from vlx.attribute.gradient import IntegratedGradients
+
+    s = SupportScorer(model, inputs)
+    ig = IntegratedGradients(n_steps=steps, batch_size=BATCH, method="riemann_middle")
+    return s.maps(ig.attribute(s, s.x, TARGET)), True, {}
 
 
 @FEWSHOT_EXPLAINERS.register("gradcam")
 def gradcam(model: FewShotModel, inputs: EpisodeInputs, seed: int, level: int = -1) -> tuple[torch.Tensor, bool, dict]:
+    from vlx.attribute.base import upsample
+    from vlx.attribute.cam import GradCAM
+
     x = inputs.support.detach().clone().requires_grad_(True)
     out = model.forward(inputs.query, x, inputs.masks)
     if not out.support_features:
         raise ValueError(f"{model.name} returns no support features; Grad-CAM needs them")
     feats = out.support_features[level]                                   # (1, K, C, hs, ws)
     (g,) = torch.autograd.grad(roi_score(out, inputs.roi).sum(), feats)
-    cam = F.relu((g.mean((-2, -1), keepdim=True) * feats).sum(2))[0]       # (K, hs, ws)
-    cam = F.interpolate(cam[:, None].detach(), size=model.input_size, mode="bilinear", align_corners=False)[:, 0]
-    return cam, False, {}
+    cam = GradCAM().combine(feats[0].detach(), g[0])                      # (K, hs, ws)
+    return upsample(cam, model.input_size), False, {}
+
+
+def _tiles(inputs: EpisodeInputs, grid: int) -> torch.Tensor:
+    """A ``grid``×``grid`` tiling of every shot as players, numbered jointly: long ``(K·h, w)``."""
+    k, h, w = inputs.shots, *inputs.support.shape[-2:]
+    ys = np.linspace(0, h, grid + 1).round().astype(int)
+    xs = np.linspace(0, w, grid + 1).round().astype(int)
+    row = np.searchsorted(ys, np.arange(h), side="right") - 1
+    col = np.searchsorted(xs, np.arange(w), side="right") - 1
+    one = row[:, None] * grid + col[None, :]
+    return torch.from_numpy(np.concatenate([one + s * grid * grid for s in range(k)])).long()
 
 
 @FEWSHOT_EXPLAINERS.register("occlusion")
 def occlusion(model: FewShotModel, inputs: EpisodeInputs, seed: int, grid: int = 6) -> tuple[torch.Tensor, bool, dict]:
-    x = inputs.support
-    k, (h, w) = x.shape[1], model.input_size
-    ys = np.linspace(0, h, grid + 1).round().astype(int)
-    xs = np.linspace(0, w, grid + 1).round().astype(int)
-    patches = [(s, ys[i], ys[i + 1], xs[j], xs[j + 1]) for s in range(k) for i in range(grid) for j in range(grid)]
-    batch = x.expand(len(patches), -1, -1, -1, -1).clone()
-    for n, (s, y0, y1, x0, x1) in enumerate(patches):
-        batch[n, s, :, y0:y1, x0:x1] = 0
-    base = _scores(model, inputs, x)[0]
-    drops = base - _scores(model, inputs, batch)
-    maps = torch.zeros(k, h, w, device=x.device)
-    for d, (s, y0, y1, x0, x1) in zip(drops, patches):
-        maps[s, y0:y1, x0:x1] = d
-    return maps, True, {}
+    from vlx.attribute.perturb import Occlusion
+
+    s = SupportScorer(model, inputs, _tiles(inputs, grid).to(inputs.support.device))
+    m = Occlusion(regions="players", baseline="zero", batch_size=BATCH)
+    return s.maps(m.attribute(s, s.x, TARGET)), True, {}
 
 
-def _segments(inputs: EpisodeInputs, n_segments: int) -> tuple[torch.Tensor, int]:
-    """SLIC superpixels of every shot at the model input, numbered jointly: ``(K, h, w)`` long, M."""
+def _segments(inputs: EpisodeInputs, n_segments: int) -> torch.Tensor:
+    """SLIC superpixels of every shot at the model input, numbered jointly: long ``(K·h, w)``."""
     from vlx.regions.superpixels import slic_segments
 
     labels, offset = [], 0
@@ -102,58 +132,27 @@ def _segments(inputs: EpisodeInputs, n_segments: int) -> tuple[torch.Tensor, int
         seg = slic_segments(px, n_segments)
         labels.append(torch.from_numpy(seg.astype(np.int64) + offset))
         offset += int(seg.max()) + 1
-    return torch.stack(labels).to(inputs.support.device), offset
-
-
-def _coalition_scores(model: FewShotModel, inputs: EpisodeInputs, seg: torch.Tensor, z: np.ndarray) -> np.ndarray:
-    keep = torch.from_numpy(z.astype(bool)).to(seg.device)[:, seg]         # (N, K, h, w)
-    support = inputs.support * keep[:, :, None]
-    return _scores(model, inputs, support).double().cpu().numpy()
-
-
-def _paint(seg: torch.Tensor, values: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(values.astype(np.float32)).to(seg.device)[seg]
+    return torch.cat(labels).to(inputs.support.device)
 
 
 @FEWSHOT_EXPLAINERS.register("kernelshap")
 def kernel_shap(model: FewShotModel, inputs: EpisodeInputs, seed: int, n_segments: int = 16,
                 samples: int = 64) -> tuple[torch.Tensor, bool, dict]:
-    seg, m = _segments(inputs, n_segments)
-    rng = np.random.default_rng(seed)
-    sizes = np.arange(1, m)
-    p = (m - 1) / (sizes * (m - sizes))
-    z = np.zeros((samples + 2, m))
-    z[1] = 1                                                               # empty and full coalitions
-    for i, s in enumerate(rng.choice(sizes, size=samples, p=p / p.sum())):
-        z[i + 2, rng.choice(m, size=s, replace=False)] = 1
-    y = _coalition_scores(model, inputs, seg, z)
-    wts = np.ones(len(z))
-    wts[:2] = 1e4                                                          # soft efficiency constraint
-    phi = _weighted_lstsq(z, y, wts, ridge=1e-6)
-    return _paint(seg, phi), True, {}
+    from vlx.attribute.perturb import KernelSHAP
+
+    s = SupportScorer(model, inputs, _segments(inputs, n_segments))
+    m = KernelSHAP(n_samples=samples, baseline="zero", seed=seed, batch_size=BATCH)
+    return s.maps(m.attribute(s, s.x, TARGET)), True, {}
 
 
 @FEWSHOT_EXPLAINERS.register("lime")
 def lime(model: FewShotModel, inputs: EpisodeInputs, seed: int, n_segments: int = 16,
          samples: int = 64, width: float = 0.25) -> tuple[torch.Tensor, bool, dict]:
-    seg, m = _segments(inputs, n_segments)
-    rng = np.random.default_rng(seed)
-    z = (rng.random((samples, m)) < 0.5).astype(np.float64)
-    z[0] = 1
-    y = _coalition_scores(model, inputs, seg, z)
-    cos = z.sum(1) / np.sqrt(m * np.maximum(z.sum(1), 1))
-    wts = np.exp(-((1 - cos) ** 2) / width ** 2)
-    coef = _weighted_lstsq(z, y, wts, ridge=1.0)
-    return _paint(seg, coef), True, {}
+    from vlx.attribute.perturb import LIME
 
-
-def _weighted_lstsq(z: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float) -> np.ndarray:
-    """Coefficients of ``y ≈ b + z·c`` (weights ``w``, ridge on ``c`` only) → ``c`` ``(M,)``."""
-    a = np.hstack([np.ones((len(z), 1)), z])
-    reg = ridge * np.eye(a.shape[1])
-    reg[0, 0] = 0
-    aw = a * w[:, None]
-    return np.linalg.solve(a.T @ aw + reg, aw.T @ y)[1:]
+    s = SupportScorer(model, inputs, _segments(inputs, n_segments))
+    m = LIME(n_samples=samples, kernel_width=width, baseline="zero", seed=seed, batch_size=BATCH)
+    return s.maps(m.attribute(s, s.x, TARGET)), True, {}
 
 
 @FEWSHOT_EXPLAINERS.register("random")

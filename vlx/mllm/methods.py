@@ -9,6 +9,11 @@
 * ``gradxinput``: gradient × input on the pixel tensor, summed over channels.
 * ``occlusion``: fill each superpixel with the image's mean colour and measure the drop of the
   answer token's probability (batched).
+
+``gradxinput`` and ``occlusion`` are thin adapters over the image methods of ``vlx.attribute``
+(``input_x_gradient``, ``occlusion`` over players): the answer tokens' scores become a score
+function (``PixelTensorScorer``, ``ImagePixelScorer``), as captum's ``LLMAttribution`` wraps its
+own perturbation methods.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from vlx.attribute.base import check_options
 from vlx.mllm.adapter import stack_inputs
 from vlx.mllm.arc import arc_relevance
 from vlx.mllm.context import AnswerContext, AnswerMap
@@ -174,25 +180,27 @@ class Rollout(MLLMMethod):
 
 @MLLM_METHODS.register("gradxinput")
 class GradientXInput(MLLMMethod):
-    """Gradient of the answer token's logit × the pixel tensor, summed over channels; mapped
-    through the model's pixel layout (tiles, crops, merged-patch order)."""
+    """Gradient of the answer token's logit × the pixel tensor, summed over channels (the image
+    methods' ``input_x_gradient`` over ``PixelTensorScorer``); mapped through the model's pixel
+    layout (tiles, crops, merged-patch order)."""
 
     name = "gradxinput"
     summary = "gradient x input on pixel values"
     needs_gradients = True
     signed = True
 
+    def __init__(self, **options: Any) -> None:
+        check_options(type(self), options, "MLLM method")
+        super().__init__()
+
     def token_values(self, ctx: AnswerContext, tokens: list[int]) -> list[tuple[Any, dict]]:
-        inputs = _grad_inputs(ctx)
-        x = inputs.pixels[inputs.pixel_key]
-        out = ctx.model.forward(inputs)
-        results = []
-        for i, t in enumerate(tokens):
-            score = out.logits[0, ctx.position(t), ctx.answer_ids[t]]
-            g = torch.autograd.grad(score, x, retain_graph=i < len(tokens) - 1)[0]
-            rel = (g * x.detach()).sum(inputs.channel_dim).flatten()
-            results.append((rel.float().cpu().numpy(), {}))
-        return results
+        from vlx.attribute.gradient import InputXGradient
+        from vlx.types import ClassTarget
+
+        scorer = PixelTensorScorer(ctx, tokens)
+        method = InputXGradient()
+        return [(method.attribute(scorer, scorer.x, ClassTarget(i))[0].flatten().float().cpu().numpy(), {})
+                for i in range(len(tokens))]
 
     def to_image(self, ctx: AnswerContext, raw: Any) -> tuple[np.ndarray, np.ndarray]:
         r = np.asarray(raw, np.float32)
@@ -202,33 +210,38 @@ class GradientXInput(MLLMMethod):
 @MLLM_METHODS.register("occlusion")
 class Occlusion(MLLMMethod):
     """Occlude each superpixel (``n_segments``, SLIC; or pass ``segments``, int ``(H, W)``
-    labels, e.g. from SAM masks) with the mean colour; map = probability drop of the answer
-    token, in ``[-1, 1]``, per region. ``batch_size`` perturbed images per pass."""
+    labels, e.g. from SAM masks) with the image's mean colour; map = probability drop of the
+    answer token, in ``[-1, 1]``, per region: the image methods' ``occlusion`` with
+    ``regions="players"`` over ``ImagePixelScorer``, every answer token from the same passes.
+    ``batch_size`` perturbed images per pass."""
 
     name = "occlusion"
     summary = "probability drop when each superpixel is occluded (batched)"
     signed = True
 
+    def __init__(self, n_segments: int = 24, segments: np.ndarray | None = None, batch_size: int = 8,
+                 **options: Any) -> None:
+        check_options(type(self), options, "MLLM method")
+        super().__init__(n_segments=n_segments, segments=segments, batch_size=batch_size)
+        self.n_segments, self.segments, self.batch_size = int(n_segments), segments, int(batch_size)
+
     def token_values(self, ctx: AnswerContext, tokens: list[int]) -> list[tuple[Any, dict]]:
+        from vlx.attribute.perturb import Occlusion as Occlude
         from vlx.regions.superpixels import superpixel_labels
+        from vlx.types import ClassTarget
 
         image = ctx.inputs.image
-        segs = self.options.get("segments")
+        segs = self.segments
         if segs is None:
-            segs = superpixel_labels(image.pixels, "slic", int(self.options.get("n_segments", 24)))
-        labels = np.unique(segs)
-        mean = image.pixels.reshape(-1, 3).mean(0).round().astype(np.uint8)
-        views = []
-        for s in labels:
-            a = image.pixels.copy()
-            a[segs == s] = mean
-            views.append(a)
-        probs = perturbed_probabilities(ctx, views, tokens, int(self.options.get("batch_size", 8)))
-        with torch.no_grad():
-            base = [float(ctx.model.answer_probability(ctx.inputs, t, ctx.answer_ids[t])[0]) for t in tokens]
+            segs = superpixel_labels(image.pixels, "slic", self.n_segments)
+        labels, first = np.unique(segs, return_index=True)
+        scorer = ImagePixelScorer(ctx, tokens, self.batch_size, segments=segs)
+        method = Occlude(regions="players", baseline="mean", batch_size=self.batch_size)
+        maps = method.attribute_targets(scorer, scorer.x, [ClassTarget(i) for i in range(len(tokens))])
+        base = method.last_full[0].tolist()
         results = []
-        for i, t in enumerate(tokens):
-            drop = base[i] - probs[:, i]
+        for i in range(len(tokens)):
+            drop = maps[i].flatten()[torch.from_numpy(first)].cpu().numpy()
             results.append(((segs, labels, drop), {"n_regions": len(labels), "probability": base[i]}))
         return results
 
@@ -239,24 +252,69 @@ class Occlusion(MLLMMethod):
         return lut[segs], drop.astype(np.float32)
 
 
+class PixelTensorScorer:
+    """The answer tokens' logits as a score function (``vlx.attribute.base.Scorer``) over the
+    model's own pixel tensor, in a canonical layout: ``x`` ``(B, C, n, 1)`` holds B copies of
+    ``pixels[pixel_key]`` with its ``channel_dim`` first and the other dims flattened in order, so
+    a map ``(B, n, 1)`` flattens in the order of ``pixel_layout``. ``logits(x)``: ``(B, T)`` logits
+    of the T answer ``tokens`` at their predicting positions (teacher-forced)."""
+
+    def __init__(self, ctx: AnswerContext, tokens: list[int]) -> None:
+        self.ctx, self.tokens, self.batch_size = ctx, list(tokens), 1
+        p = ctx.inputs.pixels[ctx.inputs.pixel_key].detach().float()
+        self.channel_dim = ctx.inputs.channel_dim
+        moved = p.movedim(self.channel_dim, 0)
+        self.moved_shape = tuple(moved.shape)
+        self.x = moved.reshape(1, moved.shape[0], -1, 1)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        ctx = self.ctx
+        items = []
+        for b in range(x.shape[0]):
+            pixels = dict(ctx.inputs.pixels)
+            pixels[ctx.inputs.pixel_key] = x[b].reshape(self.moved_shape).movedim(0, self.channel_dim)
+            items.append(ctx.inputs.with_pixels(pixels))
+        out = ctx.model.forward(stack_inputs(items)).logits
+        return torch.stack([out[:, ctx.position(t), ctx.answer_ids[t]] for t in self.tokens], 1).float()
+
+
+class ImagePixelScorer:
+    """The answer tokens' teacher-forced probabilities as a score function over the image's
+    pixels: ``x`` ``(B, 3, H, W)`` float RGB in ``[0, 255]`` (rounded to uint8 and prepared like the
+    original image) → ``(B, T)`` probabilities in ``[0, 1]``. Players: ``segments`` (int
+    ``(H, W)`` labels), when given."""
+
+    def __init__(self, ctx: AnswerContext, tokens: list[int], batch_size: int = 8,
+                 segments: np.ndarray | None = None) -> None:
+        self.ctx, self.tokens, self.batch_size = ctx, list(tokens), int(batch_size)
+        self.segments = segments
+        self.x = torch.from_numpy(np.ascontiguousarray(ctx.inputs.image.pixels)).permute(2, 0, 1)[None].float()
+
+    def players(self, x: torch.Tensor, n_segments: int) -> torch.Tensor:
+        if self.segments is None:
+            raise ValueError("ImagePixelScorer has no segments; pass segments=")
+        return torch.from_numpy(np.asarray(self.segments, dtype=np.int64))
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        from vlx.types import ImageInput
+
+        ctx, image = self.ctx, self.ctx.inputs.image
+        views = x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        batch = stack_inputs([ctx.reprepare(ImageInput(np.ascontiguousarray(v), image.path, image.id)) for v in views])
+        logits = ctx.model.forward(batch).logits.float()
+        return torch.stack([logits[:, ctx.position(t)].softmax(-1)[:, ctx.answer_ids[t]] for t in self.tokens], 1).cpu()
+
+
 def perturbed_probabilities(ctx: AnswerContext, views: list[np.ndarray], tokens: list[int],
                             batch_size: int = 8) -> np.ndarray:
     """Teacher-forced probabilities of answer ``tokens`` on perturbed copies of the image (RGB
     uint8 ``(H, W, 3)``, same size): float ``(len(views), len(tokens))`` in ``[0, 1]``."""
-    from vlx.types import ImageInput
-
-    question_inputs = ctx.inputs
+    scorer = ImagePixelScorer(ctx, tokens, batch_size)
     out = []
-    with torch.no_grad():
-        for i in range(0, len(views), batch_size):
-            items = [ctx.reprepare(ImageInput(v, question_inputs.image.path, question_inputs.image.id))
-                     for v in views[i:i + batch_size]]
-            batch = stack_inputs(items)
-            logits = ctx.model.forward(batch).logits.float()
-            cols = []
-            for t in tokens:
-                cols.append(logits[:, ctx.position(t)].softmax(-1)[:, ctx.answer_ids[t]])
-            out.append(torch.stack(cols, 1).cpu())
+    for i in range(0, len(views), batch_size):
+        x = torch.from_numpy(np.stack(views[i:i + batch_size])).permute(0, 3, 1, 2).float()
+        out.append(scorer.logits(x))
     return torch.cat(out).numpy()
 
 
