@@ -20,7 +20,8 @@ from vlx.fewshot import (FEWSHOT_EXPLAINERS, FewShotModel, FewShotOutput, Matchi
                          episode_suite, explain_support, make_episode, miou_loss, prepare, support_curve)
 from vlx.fewshot.episodes import make_two_region_episode
 from vlx.fewshot.explain import SupportAttribution
-from vlx.fewshot.metrics import auc, iou
+from vlx.evaluate.curves import auc
+from vlx.fewshot.metrics import iou
 
 VLX = shutil.which("vlx", path=str(Path(sys.executable).parent)) or shutil.which("vlx")
 
@@ -159,9 +160,9 @@ def test_metrics_order_constructed_maps(rng):
     scores = {}
     for name, raw in key_maps(rng).items():
         a = planted_map(raw, name)
-        d = auc(*support_curve(model, inp, a, "deletion", steps=32))
-        i = auc(*support_curve(model, inp, a, "insertion", steps=32))
-        dl = auc(*support_curve(model, inp, a, "deletion", measure="logit", steps=32))
+        d = auc(*support_curve(model, inp, a, "deletion", steps=32)[::-1])
+        i = auc(*support_curve(model, inp, a, "insertion", steps=32)[::-1])
+        dl = auc(*support_curve(model, inp, a, "deletion", measure="logit", steps=32)[::-1])
         scores[name] = (d, i, dl)
     assert scores["true"][0] < scores["random"][0] < scores["inverted"][0]
     assert scores["true"][1] > scores["random"][1] > scores["inverted"][1]
