@@ -148,3 +148,111 @@ def test_ablation_weights_use_the_absolute_foreground_change(episode):
     got = ablation_weights(model, inp).numpy()
     np.testing.assert_allclose(got, ref_weights(model, roi.ravel()), rtol=1e-5)
     assert got.min() > 0.05                                     # the level that lowers fg still counts
+
+
+# ------------------------------------------------------------------------------- the metrics
+class MaskSensitive:
+    """Foreground logit at query position q: ``5 · <(support red + 0.5) × mask, V_q> / n - 1``, fixed
+    random ``V``; background 0. Removing a pixel from the image or only from the mask changes it."""
+
+    name, levels, input_size, supports_level_weights = "mask-sensitive", ("l0",), NS_HW, False
+    device = torch.device("cpu")
+
+    def __init__(self) -> None:
+        self.v = torch.from_numpy(np.random.default_rng(5).random((NQ_HW[0] * NQ_HW[1], K * 64))).float()
+
+    def to_input(self, images):
+        return torch.stack([torch.from_numpy(np.asarray(a, np.float32)).permute(2, 0, 1) / 255 for a in images])
+
+    def forward(self, query, support, support_masks, level_weights=None):
+        b = support.shape[0]
+        x = ((support[:, :, 0] + 0.5) * support_masks).reshape(b, -1)           # (B, K·64)
+        fg = (5 * x @ self.v.T / x.shape[1] - 1).view(b, *NQ_HW)
+        logits = torch.stack([torch.zeros_like(fg), fg], 1)
+        aff = torch.zeros(b, K, NQ_HW[0] * NQ_HW[1], 64)
+        return FewShotOutput(logits, [aff], [NQ_HW], [NS_HW], [])
+
+
+def ref_fss_curve(model, inp, explanation: np.ndarray, mode: str, n_steps: int, measure: str,
+                  gt: np.ndarray | None = None, percentage: float | None = None) -> np.ndarray:
+    """FSSCausalMetric's loop: substrate zero for the support images *and* masks; step
+    intervals ``MHW · i // n_steps``; scores are the mean foreground probability over the ROI
+    (``logits``) or the foreground IoU against ``gt`` (``miou``)."""
+    images = inp.support[0].numpy().copy()                   # (K, 3, h, w)
+    masks = inp.masks[0].numpy().copy()                      # (K, h, w)
+    order = np.argsort(-explanation.ravel())                 # distinct values: no ties
+    mhw = masks.size
+    total = int(mhw * percentage) if percentage else mhw
+    steps = [total * i // n_steps for i in range(n_steps + 1)]
+    if mode == "del":
+        cur_i, cur_m, fin_i, fin_m = images.copy(), masks.copy(), np.zeros_like(images), np.zeros_like(masks)
+    else:
+        cur_i, cur_m, fin_i, fin_m = np.zeros_like(images), np.zeros_like(masks), images.copy(), masks.copy()
+    roi = inp.roi.numpy()
+    scores = []
+    for i in range(n_steps + 1):
+        with torch.no_grad():
+            out = model.forward(inp.query, torch.from_numpy(cur_i)[None], torch.from_numpy(cur_m)[None])
+        if measure == "miou":
+            pred = (out.logits[0].argmax(0) == 1).numpy()
+            scores.append((pred & gt).sum() / max(1, (pred | gt).sum()))
+        else:
+            scores.append(out.logits[0].softmax(0)[1].numpy()[roi].mean())
+        if i == n_steps:
+            break
+        coords = order[steps[i]:steps[i + 1]]
+        k, rc = np.unravel_index(coords, masks.shape)[0], np.ravel_multi_index(
+            np.unravel_index(coords, masks.shape)[1:], masks.shape[1:])
+        for kk, pix in zip(k, rc):
+            r, c = divmod(int(pix), masks.shape[2])
+            cur_i[kk, :, r, c] = fin_i[kk, :, r, c]
+            cur_m[kk, r, c] = fin_m[kk, r, c]
+    return np.asarray(scores, np.float64)
+
+
+def ref_auc(arr: np.ndarray) -> float:
+    return float((arr.sum() - arr[0] / 2 - arr[-1] / 2) / (arr.shape[0] - 1))
+
+
+@pytest.fixture(scope="module")
+def metric_episode():
+    from vlx.fewshot.explain import SupportAttribution
+
+    rng = np.random.default_rng(2)
+    model = MaskSensitive()
+    query = rng.integers(0, 255, (*NQ_HW, 3)).astype(np.uint8)
+    supports = [rng.integers(0, 255, (*NS_HW, 3)).astype(np.uint8) for _ in range(K)]
+    masks = [rng.random(NS_HW) < 0.6 for _ in range(K)]
+    inp = prepare(model, query, supports, masks, "image")
+    raw = rng.random((K, *NS_HW)).astype(np.float32)
+    attr = SupportAttribution(tuple(raw), raw, "random", False, 0.0)
+    gt = np.zeros(NQ_HW, bool)
+    gt[:, :4] = True
+    return model, inp, attr, gt
+
+
+@pytest.mark.parametrize("mode", ["deletion", "insertion"])
+def test_support_curves_match_the_reference_protocol(metric_episode, mode):
+    from vlx.fewshot.metrics import REFERENCE_STEPS, fewshot_metrics, support_curve
+
+    model, inp, attr, gt = metric_episode
+    x, y = support_curve(model, inp, attr, mode)                       # defaults: the reference protocol
+    want = ref_fss_curve(model, inp, attr.raw, mode[:3], REFERENCE_STEPS, "logits")
+    assert len(y) == REFERENCE_STEPS + 1
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-7)
+    assert np.abs(np.diff(want)).max() > 1e-3                           # the curve moves
+    res = {r.name: r.value for r in fewshot_metrics(model, inp, attr, gt)}
+    assert res[f"support-{mode}"] == pytest.approx(ref_auc(want), rel=1e-6)
+    assert x[1] == (128 // REFERENCE_STEPS) / 128 and x[-1] == 1.0          # floor schedule
+    miou_curve = support_curve(model, inp, attr, mode, "miou", gt, steps=16)[1]
+    np.testing.assert_allclose(miou_curve, ref_fss_curve(model, inp, attr.raw, mode[:3], 16, "miou", gt), atol=1e-9)
+
+
+def test_miou_loss_matches_the_reference(metric_episode):
+    from vlx.fewshot.metrics import miou_loss
+
+    model, inp, attr, gt = metric_episode
+    for p in (5.0, 25.0, 60.0):
+        ref = ref_fss_curve(model, inp, attr.raw, "ins", 1, "miou", gt, percentage=p / 100)
+        full = ref_fss_curve(model, inp, attr.raw, "ins", 1, "miou", gt)[-1]
+        assert miou_loss(model, inp, attr, (p,), gt)[0] == pytest.approx(full - ref[-1], abs=1e-9)

@@ -7,8 +7,9 @@ equal chunks at a time (``k n // steps`` pixels after step ``k``, the reference'
 default 75 steps), and tracks a measure of the query prediction; **insertion** starts from an
 all-removed support and puts them back. A removed pixel is removed from the support image (0 of
 the normalised input, mid grey for EfficientNet-Lite0) *and* from its support mask (0). The score
-is the area under the curve over the fraction of support pixels perturbed (trapezoid on
-``[0, 1]``): deletion lower is better, insertion higher is better, and ``insertion - deletion``
+is the area under the curve over the step index ``k / steps`` (trapezoid on ``[0, 1]``, the
+reference's; the exact fraction perturbed, ``(k n // steps) / n``, differs from it by less than
+``1 / n``): deletion lower is better, insertion higher is better, and ``insertion - deletion``
 higher is better.
 
 Measures: ``probability`` (default, the reference's) — the mean query foreground probability
@@ -141,7 +142,7 @@ def fewshot_metrics(model: FewShotModel, inputs: EpisodeInputs, attribution: Sup
     curves = {}
     for mode in ("deletion", "insertion"):
         x, y = support_curve(model, inputs, attribution, mode, measure, gt, steps, batch_size, seed)
-        curves[mode] = auc(y, x)
+        curves[mode] = auc(y)                 # over the step index k / steps, as the reference
         res.append(MetricResult(f"support-{mode}", curves[mode], mode == "insertion", "fewshot",
                                 {"measure": measure, "steps": steps, "fractions": x.tolist(), "values": y.tolist()}))
     res.append(MetricResult("support-insertion-minus-deletion", curves["insertion"] - curves["deletion"], True,
