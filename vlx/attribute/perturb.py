@@ -27,17 +27,11 @@ from vlx.types import Target
 
 
 def make_baseline(x: torch.Tensor, kind: str) -> torch.Tensor:
-    """The "removed" input for ``x`` ``(1, C, h, w)``: ``zero`` (zeros in model space), ``mean``
-    (per-channel mean of the input) or ``blur`` (an 8× box-downsampled, bilinearly upsampled copy)."""
-    if kind == "zero":
-        return torch.zeros_like(x)
-    if kind == "mean":
-        return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
-    if kind == "blur":
-        h, w = x.shape[-2:]
-        small = F.adaptive_avg_pool2d(x, (max(1, h // 8), max(1, w // 8)))
-        return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
-    raise UsageError(f"unknown baseline {kind!r}; use zero, mean or blur")
+    """The "removed" input for ``x`` ``(N, 3, h, w)``: ``vlx.evaluate.curves.baseline_tensor``
+    (``zero``, ``mean`` or ``blur``, the one baseline implementation)."""
+    from vlx.evaluate.curves import baseline_tensor
+
+    return baseline_tensor(x, kind)
 
 
 def to_pixels(model: Any, x: torch.Tensor) -> np.ndarray:

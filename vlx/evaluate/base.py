@@ -20,13 +20,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vlx.evaluate.curves import BASELINES, auc, baseline_image, baseline_tensor, pixel_ranks, step_counts  # noqa: F401
 from vlx.models.classifier import ImageClassifier
-from vlx.regions.causal import blurred, composite_probs  # noqa: F401  (composite_probs: shared with regions)
+from vlx.regions.causal import composite_probs  # noqa: F401  (composite_probs: shared with regions)
 from vlx.types import AttributionMap, ImageInput, MetricResult
 
 Category = Literal["faithfulness", "localisation", "sanity", "complexity", "text", "fewshot"]
 Baseline = Literal["blur", "mean", "zero"]
-BASELINES: tuple[str, ...] = ("blur", "mean", "zero")
 
 
 class Metric:
@@ -85,18 +85,6 @@ def map_to_input(values: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     return out[0, 0].double().numpy()
 
 
-def pixel_ranks(values: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Rank of every pixel by attribution, most important first: ``ranks[i, j] == 0`` for the
-    highest value. Ties are broken by a seeded random permutation (not raster order), so a flat
-    map behaves like a random order. Returns int64 ``(h, w)``."""
-    flat = np.asarray(values, dtype=np.float64).ravel()
-    tie = np.random.default_rng(seed).permutation(flat.size)
-    order = np.lexsort((tie, -flat))
-    ranks = np.empty(flat.size, dtype=np.int64)
-    ranks[order] = np.arange(flat.size)
-    return ranks.reshape(values.shape)
-
-
 def baseline_input(model: ImageClassifier, image: ImageInput, x: torch.Tensor, kind: str) -> torch.Tensor:
     """The "removed" content in model input space, shape of ``x`` ``(1, 3, h, w)``.
 
@@ -105,27 +93,8 @@ def baseline_input(model: ImageClassifier, image: ImageInput, x: torch.Tensor, k
     models fed ``[0, 1]`` inputs, the normalisation mean colour for ImageNet-normalised ones).
     """
     if kind == "blur":
-        return model.to_input(blurred(image.pixels))
-    if kind == "mean":
-        return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
-    if kind == "zero":
-        return torch.zeros_like(x)
-    raise ValueError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}.")
-
-
-def step_counts(n_pixels: int, steps: int) -> np.ndarray:
-    """Pixels perturbed after each of ``steps`` equal steps: ``steps + 1`` ints from 0 to ``n``."""
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    return np.round(np.linspace(0, n_pixels, steps + 1)).astype(np.int64)
-
-
-def auc(curve: np.ndarray, xs: np.ndarray) -> float:
-    """Trapezoid area under ``curve`` over ``xs`` (for ``xs`` spanning ``[0, 1]`` and a
-    probability curve, a value in ``[0, 1]``)."""
-    c = np.asarray(curve, dtype=np.float64)
-    x = np.asarray(xs, dtype=np.float64)
-    return float(np.sum((c[1:] + c[:-1]) * np.diff(x)) / 2.0)
+        return model.to_input(baseline_image(image.pixels, "blur"))
+    return baseline_tensor(x, kind)
 
 
 def check_target(model: ImageClassifier, target_index: int) -> int:

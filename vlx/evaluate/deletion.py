@@ -9,7 +9,9 @@ better, insertion higher is better.
 Choices left open by the paper, made here: the map is resized to the model input (bilinear,
 antialiased) and ranked there by its signed value (ties broken by a seeded random order); the
 default baseline is ``blur`` for both curves (RISE used zeros for deletion and a blurred image
-for insertion); the curve has ``steps + 1`` points, the first with nothing perturbed.
+for insertion); the curve has ``steps + 1`` points, the first with nothing perturbed. Ranking,
+step schedule, baselines and AUC come from ``vlx.evaluate.curves`` (shared with the MLLM and
+few-shot curves).
 """
 
 from __future__ import annotations
@@ -19,9 +21,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from vlx.evaluate.base import (
-    Metric, auc, baseline_input, check_map, check_target, composite_probs, map_to_input, pixel_ranks, step_counts,
-)
+from vlx.evaluate.base import Metric, baseline_input, check_map, check_target, composite_probs, map_to_input
+from vlx.evaluate.curves import auc, moved_masks, pixel_ranks, step_counts
 from vlx.models.classifier import ImageClassifier
 from vlx.registry import METRICS
 from vlx.types import AttributionMap, ImageInput, MetricResult
@@ -56,7 +57,7 @@ def pixel_curve(model: ImageClassifier, image: ImageInput, amap: AttributionMap,
     target_index = check_target(model, target_index)
     x, base, ranks = _setup(model, image, amap, baseline, seed)
     counts = torch.from_numpy(step_counts(ranks.numel(), steps)).to(x.device)
-    perturbed = ranks[None] < counts[:, None, None]            # (S, h, w): True = already moved
+    perturbed = moved_masks(ranks, counts)                      # (S, h, w): True = already moved
     take_base = perturbed if mode == "deletion" else ~perturbed
     probs = composite_probs(model, x, base, take_base[:, None], target_index, batch_size)
     return counts.cpu().double().numpy() / ranks.numel(), probs

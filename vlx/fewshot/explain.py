@@ -1,12 +1,16 @@
 """Explain a few-shot segmentation: which support pixels made the model segment the query.
 
-The **Affinity Explainer** (METHODS.md, "Few-shot segmentation explanation") reads the model's
-per-level query×support affinities: at each level it averages the affinity over the query region
-of interest, giving one contribution per support position per shot, resizes it to the support
-input and normalises it to sum 1 over all shots; levels are combined by their mean or by
-feature-ablation weights (zero one level's input to the prediction head and measure the drop of
-the mean query foreground logit). Variants: ``unmasked``, ``masked`` (times the blurred support
-mask), ``signed`` (times the blurred ``2·mask − 1``: background support pixels count against).
+The **Affinity Explainer** (METHODS.md, "Few-shot segmentation explanation"; reference:
+pasqualedem/AffinityExplainer, ``affex/explainer/affinity.py``) reads the model's per-level
+query×support affinities. At each level: softmax over the support positions of all shots; each
+support position's affinity normalised over all query positions; the mean over the query region
+of interest, giving one contribution per support position per shot; resized to the support
+input and normalised to sum 1 over all shots. Levels are combined by their mean or by
+feature-ablation weights (zero one level's input to the prediction head; weight = absolute
+change of the mean query foreground logit, scaled to sum 1). Variants: ``unmasked``,
+``masked`` (times the blurred support mask), ``signed`` (times the blurred ``2·mask − 1``:
+background support pixels count against). The reference min-max scales each map at the end;
+vlx keeps the sum-1 scale (same ranking; signed maps keep their sign).
 
 Baselines on the support side live in ``vlx.fewshot.baselines``. Every explainer is one entry
 of ``FEWSHOT_EXPLAINERS``; ``explain_support`` runs one by name.
@@ -22,8 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlx.fewshot.inputs import EpisodeInputs, prepare, roi_score
-from vlx.fewshot.protocol import FewShotModel, resize_map
+from vlx.fewshot.inputs import EpisodeInputs, prepare
+from vlx.fewshot.protocol import FewShotModel, FewShotOutput, resize_map
 from vlx.errors import UsageError
 from vlx.registry import Registry
 
@@ -62,22 +66,38 @@ class SupportAttribution:
 
 
 def blurred_masks(inputs: EpisodeInputs) -> torch.Tensor:
-    """The support masks ``(K, h, w)`` blurred with a Gaussian (sigma = 2% of the longer side)."""
-    m = inputs.masks[0][:, None].float()
+    """The support masks ``(K, h, w)`` blurred with a Gaussian (sigma = 2% of the longer side,
+    at least 0.5 px; ``vlx.evaluate.curves.gaussian_blur``)."""
+    from vlx.evaluate.curves import gaussian_blur
+
+    m = inputs.masks[0]
     sigma = max(0.5, MASK_BLUR_SIGMA * max(m.shape[-2:]))
-    r = int(3 * sigma)
-    x = torch.arange(-r, r + 1, dtype=torch.float32, device=m.device)
-    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
-    g = g / g.sum()
-    m = F.conv2d(F.pad(m, (r, r, 0, 0), mode="replicate"), g.view(1, 1, 1, -1))
-    m = F.conv2d(F.pad(m, (0, 0, r, r), mode="replicate"), g.view(1, 1, -1, 1))
-    return m[:, 0]
+    out = gaussian_blur(m.permute(1, 2, 0).double().cpu().numpy(), sigma)
+    return torch.from_numpy(out).permute(2, 0, 1).to(device=m.device, dtype=torch.float32)
+
+
+def support_contribution(affinity: torch.Tensor, query_weights: torch.Tensor) -> torch.Tensor:
+    """One level's contribution of each support position, as in AffinityExplainer.
+
+    ``affinity`` ``(K, Nq, Ns)``: raw query×support scores of one episode; ``query_weights``
+    ``(Nq,)`` ``>= 0``: the query region of interest on the level's grid. Steps: softmax over
+    all ``K·Ns`` support positions for each query position; each support position's column
+    normalised to sum 1 over the query positions (so a support position that every query
+    position attends to is not first for that reason alone); the mean over the region
+    (``query_weights`` normalised to sum 1). Returns float ``(K, Ns)`` ``>= 0``."""
+    k, nq, ns = affinity.shape
+    a = affinity.float().permute(1, 0, 2).reshape(nq, k * ns).softmax(-1)       # (Nq, K·Ns)
+    a = a / (a.sum(0, keepdim=True) + 1e-6)
+    w = query_weights.float().to(a.device)
+    w = w / w.sum()
+    return (w @ a).view(k, ns)
 
 
 @torch.no_grad()
 def level_contributions(model: FewShotModel, inputs: EpisodeInputs) -> torch.Tensor:
-    """Per-level support contributions ``(L, K, h, w)``: the affinity averaged over the query ROI,
-    resized (bilinear) to the model input, normalised to sum 1 over all shots of each level."""
+    """Per-level support contributions ``(L, K, h, w)``: ``support_contribution`` with the ROI
+    area-resized to each level's query grid (the whole grid when the ROI misses it), resized
+    (bilinear) to the model input, normalised to sum 1 over all shots of each level."""
     out = model.forward(inputs.query, inputs.support, inputs.masks)
     h, w = model.input_size
     roi = inputs.roi[None, None].float()
@@ -86,30 +106,38 @@ def level_contributions(model: FewShotModel, inputs: EpisodeInputs) -> torch.Ten
         wq = F.interpolate(roi, size=qg, mode="area").flatten()
         if wq.sum() <= 0:
             wq = torch.ones_like(wq)
-        wq = wq / wq.sum()
-        c = torch.einsum("kqs,q->ks", aff[0].float(), wq).view(-1, 1, *sg)
+        c = support_contribution(aff[0], wq).view(-1, 1, *sg)
         c = F.interpolate(c, size=(h, w), mode="bilinear", align_corners=False)[:, 0].clamp_min(0)
         levels.append(c / c.sum().clamp_min(1e-12))
     return torch.stack(levels)
 
 
+def roi_foreground(out: FewShotOutput, roi: torch.Tensor) -> torch.Tensor:
+    """Mean foreground-channel logit over the ROI, float ``(B,)`` (what the reference's feature
+    ablation compares)."""
+    fg = out.logits[:, 1].float()
+    r = roi.to(fg.dtype)
+    return (fg * r).flatten(1).sum(1) / r.sum()
+
+
 @torch.no_grad()
 def ablation_weights(model: FewShotModel, inputs: EpisodeInputs) -> torch.Tensor:
-    """Level weights ``(L,)`` summing to 1 from feature ablation: the drop of the mean query
-    foreground logit over the ROI when one level's input to the head is zeroed (negative drops
-    count as 0; all-zero drops give equal weights). Needs ``model.supports_level_weights``."""
+    """Level weights ``(L,)`` summing to 1 from feature ablation, as in AffinityExplainer: the
+    absolute change of the mean query foreground logit over the ROI when one level's input to
+    the head is zeroed, scaled to sum 1 (all-zero changes give equal weights). Needs
+    ``model.supports_level_weights``."""
     if not model.supports_level_weights:
         raise UsageError(f"{model.name} cannot weight its levels; use an explainer without -ablation.")
     n = len(model.levels)
-    base = roi_score(model.forward(inputs.query, inputs.support, inputs.masks), inputs.roi)[0]
-    drops = []
+    base = roi_foreground(model.forward(inputs.query, inputs.support, inputs.masks), inputs.roi)[0]
+    changes = []
     for i in range(n):
         wts = torch.ones(n, device=inputs.support.device)
         wts[i] = 0
-        s = roi_score(model.forward(inputs.query, inputs.support, inputs.masks, wts), inputs.roi)[0]
-        drops.append(float(base - s))
-    d = torch.tensor(drops).clamp_min(0)
-    return d / d.sum() if d.sum() > 0 else torch.full((n,), 1.0 / n)
+        s = roi_foreground(model.forward(inputs.query, inputs.support, inputs.masks, wts), inputs.roi)[0]
+        changes.append(abs(float(base - s)))
+    d = torch.tensor(changes, dtype=torch.float64)
+    return (d / d.sum() if d.sum() > 0 else torch.full((n,), 1.0 / n, dtype=torch.float64)).float()
 
 
 def affinity_explainer(variant: str = "masked", combine: str = "mean") -> ExplainFn:

@@ -9,8 +9,8 @@ position is the attention-weighted mean of the support mask values. Levels are u
 finest query grid and fused by their (weighted) mean ``P = Σ_l w_l P_l / L``; the logits are
 ``(log(1 - P), log P)``, so the softmax of the logits is exactly ``(1 - P, P)``.
 
-Nothing is trained or downloaded, and the affinities are exactly what the Affinity Explainer
-reads. It is a reference model for demos, tests and benchmarks, not a state-of-the-art
+Nothing is trained or downloaded, and the affinities (the scores before the softmax) are exactly
+what the Affinity Explainer reads. It is a reference model for demos, tests and benchmarks, not a state-of-the-art
 segmenter.
 """
 
@@ -106,12 +106,13 @@ class MatchingSegmenter:
             s = fs5.permute(0, 1, 3, 4, 2).reshape(b, k * hs * ws, c)        # (B, K·Ns, C)
             centre = torch.cat([q, s], 1).mean(1, keepdim=True)
             q, s = F.normalize(q - centre, dim=-1), F.normalize(s - centre, dim=-1)
-            attn = (self.tau * q @ s.transpose(1, 2)).softmax(-1)            # (B, Nq, K·Ns)
+            scores = self.tau * q @ s.transpose(1, 2)                         # (B, Nq, K·Ns)
+            attn = scores.softmax(-1)
             m = F.interpolate(support_masks.flatten(0, 1)[:, None].float(), size=(hs, ws), mode="area")
             p = attn @ m.view(b, k * hs * ws, 1)                             # (B, Nq, 1)
             p = p.view(b, 1, hq, wq)
             probs.append(F.interpolate(p, size=out_hw, mode="bilinear", align_corners=False) if (hq, wq) != out_hw else p)
-            affs.append(attn.view(b, hq * wq, k, hs * ws).transpose(1, 2))  # (B, K, Nq, Ns)
+            affs.append(scores.view(b, hq * wq, k, hs * ws).transpose(1, 2))  # (B, K, Nq, Ns), pre-softmax
             qgrids.append((int(hq), int(wq)))
             sgrids.append((int(hs), int(ws)))
         stacked = torch.cat(probs, 1)                                        # (B, L, h', w')

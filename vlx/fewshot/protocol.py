@@ -21,8 +21,8 @@ Affinity Explainer's feature ablation sets one entry to 0). It must be different
 respect to ``support`` (gradient baselines) and return a ``FewShotOutput``.
 
 To plug in DCAMA (or any model of its kind): wrap its module, register forward hooks on the
-attention (or correlation) blocks that store the query×support affinity of each level, average
-its heads, reshape it to ``(B, K, Nq, Ns)`` (``Nq = hq·wq`` query positions, row-major;
+attention (or correlation) blocks that store the query×support scores of each level (before the
+softmax), average its heads, reshape it to ``(B, K, Nq, Ns)`` (``Nq = hq·wq`` query positions, row-major;
 ``Ns = hs·ws`` support positions per shot) and return it with the level's grids; return the
 model's 2-class logits as ``(B, 2, h', w')``. ``level_weights`` is implemented by scaling the
 level's attention output before the model's mixer; a model that cannot do it sets
@@ -48,8 +48,9 @@ class FewShotOutput:
         logits: ``(B, 2, h', w')`` float, channel 0 background, channel 1 foreground (any
             monotone scale; argmax over channels is the prediction), on the query grid ``h'×w'``.
         affinities: one tensor per level, ``(B, K, Nq, Ns)`` float, query positions × support
-            positions per shot, heads averaged. For softmax attention models these are the
-            attention weights (each query row sums to 1 over the ``K·Ns`` support positions).
+            positions per shot, heads averaged: the raw scores *before* the softmax (for
+            attention models, ``q·k / sqrt(d)``); the Affinity Explainer applies the softmax over
+            the ``K·Ns`` support positions itself, as the reference does.
         query_grids: per level ``(hq, wq)`` with ``hq·wq = Nq`` (row-major positions).
         support_grids: per level ``(hs, ws)`` with ``hs·ws = Ns``.
         support_features: per level ``(B, K, C, hs, ws)`` support feature maps in the autograd

@@ -123,11 +123,11 @@ def ask(model: MLLM, image: ImageInput, question: str, method: str = "tam", toke
 def context_relevance(ctx: AnswerContext, t: int, k: int = 50, p: float = 0.9) -> list[tuple[str, float]]:
     """ARC: ``(context word, RBO)`` for the text context of answer token ``t``, most relevant
     first; RBO in ``[0, 1]`` of top-``k`` next-token rankings."""
-    pos = ctx.context_positions(t)
-    if not len(pos):
+    tc = ctx.text_context(t)
+    if not len(tc.ids):
         return []
-    rel = arc_relevance(ctx.output().logits[0], pos, ctx.position(t), k, p)
-    words = ctx.model.decode_tokens([int(i) for i in ctx.inputs.input_ids[0, pos]])
+    rel = arc_relevance(ctx.output().logits[0], tc.score_positions, ctx.position(t), k, p)
+    words = ctx.model.decode_tokens([int(i) for i in tc.ids])
     pairs = [(w.strip(), float(r)) for w, r in zip(words, rel)]
     return sorted(pairs, key=lambda x: -x[1])
 

@@ -63,6 +63,8 @@ class AnswerContext:
         self.answer_ids = [int(i) for i in answer_ids]
         self.inputs = self.prompt.with_answer(self.answer_ids)
         self._out: MLLMOutput | None = None
+        self._question: torch.Tensor | None = None
+        self._prefill_n: int | None = None
 
     def reprepare(self, image: ImageInput) -> MLLMInputs:
         """Inputs with the same prompt and answer over another image (same size for batching)."""
@@ -87,14 +89,85 @@ class AnswerContext:
                 self._out = self.model.forward(self.inputs, hidden_states=True, attentions=True)
         return self._out
 
-    def context_positions(self, t: int) -> torch.Tensor:
-        """Sequence positions of the text context of answer token ``t``: prompt words and earlier
-        answer tokens before its predicting position, without image and special tokens. Long
-        ``(J,)``."""
-        end = self.position(t)
-        ids = self.inputs.input_ids[0, :end]
-        keep = torch.ones(end, dtype=torch.bool)
-        keep[self.image_positions[self.image_positions < end]] = False
+    def question_positions(self) -> torch.Tensor:
+        """Sequence positions of the question's own tokens in the prompt: long ``(Q,)``.
+
+        Found without knowing the chat template: the prompt is prepared again for two probe
+        questions; the tokens it shares with both at its start and at its end are template
+        (system prompt, role names, image tokens, the generation prompt), the rest is the
+        question. Image and special tokens are never question tokens. Cached."""
+        if self._question is None:
+            ids = self.prompt.input_ids[0, :self.prompt.prompt_len].tolist()
+            probes = [self.model.prepare(self.inputs.image, q, self.prefill).input_ids[0].tolist()
+                      for q in _PROBES]
+            start = min(_common_prefix(ids, p) for p in probes)
+            end = len(ids) - min(_common_suffix(ids[start:], p[start:]) for p in probes)
+            keep = torch.zeros(len(ids), dtype=torch.bool)
+            keep[start:end] = True
+            keep[self.image_positions[self.image_positions < len(ids)]] = False
+            specials = torch.tensor(sorted(self.model.special_ids()), dtype=torch.long)
+            keep &= ~torch.isin(torch.tensor(ids, dtype=torch.long), specials)
+            self._question = torch.nonzero(keep)[:, 0]
+        return self._question
+
+    def prefill_count(self) -> int:
+        """How many prompt tokens at its end are the ``prefill`` (the reply's given start). Cached."""
+        if self._prefill_n is None:
+            bare = self.prompt if not self.prefill else self.model.prepare(self.inputs.image, self.question)
+            self._prefill_n = max(0, self.inputs.prompt_len - bare.prompt_len)
+        return self._prefill_n
+
+    def text_context(self, t: int) -> "TextContext":
+        """The text context of answer token ``t``, as in TAM's reference code: the question's
+        tokens, then the reply before ``t`` (the ``prefill`` and *every* earlier answer token,
+        ``a_{t-1}`` included); no chat-template words, image or special tokens.
+
+        ``score_positions`` are where TAM and ARC read each context token's scores: a question
+        token at its own position; a reply token at the position that predicted it (the reference
+        indexes answer tokens by their generation step)."""
+        end = self.position(t) + 1                      # the predicting position of t, exclusive end
+        q = self.question_positions()
+        start = self.inputs.prompt_len - self.prefill_count()
+        reply = torch.arange(start, end, dtype=torch.long)
+        positions = torch.cat([q[q < start], reply])
+        ids = self.inputs.input_ids[0, positions]
         specials = torch.tensor(sorted(self.model.special_ids()), dtype=torch.long)
-        keep &= ~torch.isin(ids, specials)
-        return torch.nonzero(keep)[:, 0]
+        keep = ~torch.isin(ids, specials)
+        score = torch.cat([q[q < start], reply - 1])
+        return TextContext(positions[keep], ids[keep], score[keep])
+
+    def context_positions(self, t: int) -> torch.Tensor:
+        """Sequence positions of ``text_context(t)``'s tokens, long ``(J,)``."""
+        return self.text_context(t).positions
+
+
+@dataclass(frozen=True)
+class TextContext:
+    """The text context of one answer token (see ``AnswerContext.text_context``).
+
+    Attributes:
+        positions: long ``(J,)``: where each context token sits in the sequence.
+        ids: long ``(J,)``: their vocabulary ids.
+        score_positions: long ``(J,)``: the position whose hidden state / logits stand for each
+            token (its own for question tokens, the one that predicted it for reply tokens).
+    """
+
+    positions: torch.Tensor
+    ids: torch.Tensor
+    score_positions: torch.Tensor
+
+
+_PROBES = ("\u00a7", "\u00b6 \u00b6")
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _common_suffix(a: list[int], b: list[int]) -> int:
+    return _common_prefix(a[::-1], b[::-1])

@@ -1,27 +1,33 @@
-"""TAM's rank Gaussian filter: a rank-order denoiser for token-grid maps."""
+"""TAM's rank Gaussian filter: a rank-order denoiser for token-grid maps (the authors'
+``rank_guassian_filter``)."""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 
 def rank_gaussian_filter(grid: np.ndarray, kernel: int = 3) -> np.ndarray:
-    """Denoise a map ``(rows, cols)`` (float, ``>= 0``): each cell becomes a Gaussian-weighted
-    mean of its ``kernel × kernel`` window *sorted by value*, the weights centred on the median
-    rank with width ``std / mean`` of the window (a noisy window leans on its median, a smooth
-    one averages). Reflect padding; returns float32 of the same shape."""
-    g = torch.from_numpy(np.asarray(grid, np.float32))
-    if min(g.shape) < 2:
-        return g.numpy()
+    """Denoise a map ``(rows, cols)`` (float, ``>= 0``).
+
+    Each cell's ``kernel × kernel`` window (reflect padding) is sorted by value; the cell becomes
+    the mean of the sorted values weighted by a Gaussian over rank offsets from the middle rank,
+    ``exp(-d² / (2 σ²))`` with ``σ`` the window's coefficient of variation (population standard
+    deviation over mean): a noisy window leans on its median, a smooth one averages. A window
+    whose mean is ``<= 0`` gives 0; a constant window (``σ = 0``) gives its value (the limit).
+    Returns float32 of the same shape."""
+    if kernel < 1 or kernel % 2 == 0:
+        raise ValueError(f"kernel must be a positive odd size, got {kernel}")
+    g = np.asarray(grid, dtype=np.float64)
+    if g.ndim != 2:
+        raise ValueError(f"grid must be 2-D, got shape {g.shape}")
     pad = kernel // 2
-    padded = F.pad(g[None, None], (pad, pad, pad, pad), mode="reflect" if min(g.shape) > pad else "replicate")
-    win = F.unfold(padded, kernel)[0].T  # (cells, k*k)
-    win, _ = win.sort(-1)
-    mean = win.mean(-1, keepdim=True)
-    sigma = (win.std(-1, keepdim=True) / mean.clamp(min=1e-12)).clamp(min=0.3)
-    ax = torch.arange(kernel * kernel, dtype=torch.float32) - kernel * kernel // 2
-    wts = torch.exp(-0.5 * ax[None] ** 2 / sigma ** 2)
+    padded = np.pad(g, pad, mode="reflect")
+    win = np.sort(np.lib.stride_tricks.sliding_window_view(padded, (kernel, kernel)).reshape(*g.shape, -1), -1)
+    mean = win.mean(-1)
+    sigma = win.std(-1) / np.where(mean > 0, mean, 1.0)
+    d = np.arange(kernel * kernel, dtype=np.float64) - kernel * kernel // 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wts = np.exp(-(d ** 2) / (2 * sigma[..., None] ** 2))
+    wts = np.where(sigma[..., None] > 0, wts, (d == 0).astype(np.float64))
     out = (win * wts).sum(-1) / wts.sum(-1)
-    return out.view(g.shape).numpy().astype(np.float32)
+    return np.where(mean > 0, out, 0.0).astype(np.float32)

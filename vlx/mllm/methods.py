@@ -72,15 +72,27 @@ def get_mllm_method(name: str, **options: Any) -> MLLMMethod:
 
 @MLLM_METHODS.register("tam")
 class TAM(MLLMMethod):
-    """TAM logit lens. Options: ``weights`` (``tam``: context tokens weighted by their own
-    text-position score for the answer token; ``arc``: by ``1 - RBO``; ``none``: no
-    subtraction), ``filter`` (rank Gaussian filter on, default ``True``), ``k``/``p`` for ARC."""
+    """TAM logit lens with estimated causal inference, after the authors' ``tam.py``.
+
+    For answer token ``t`` with id ``c``: ``base_i = max(0, logit_c(h_i))`` at each image
+    position ``i`` (last layer, after the final norm). Context (``AnswerContext.text_context``):
+    the question's tokens and every earlier reply token, ``a_{t-1}`` included, without tokens of
+    id ``c``; context token ``j`` (id ``c_j``) has the map ``m_j = max(0, logit_{c_j}(h_i))``
+    and a weight ``w_j``. Interference ``I = Σ_j w_j m_j / Σ_j w_j``; its scale is the least
+    squares fit ``α = <base, I> / <I, I>`` (``>= 0`` as both maps are); the map is
+    ``max(0, base - α I)``, then the rank Gaussian filter per token grid.
+
+    Options: ``weights`` (``tam``: ``w_j = max(0, logit_c)`` at the context token's score
+    position, the reference's; ``arc``: ``w_j = 1 - RBO`` of top-``k`` rankings; ``none``: no
+    subtraction), ``filter`` (rank Gaussian filter, default ``True``), ``k``/``p`` for ARC."""
 
     name = "tam"
     summary = "logit lens at image tokens, minus context interference, rank Gaussian filter"
 
     def token_values(self, ctx: AnswerContext, tokens: list[int]) -> list[tuple[Any, dict]]:
         mode = self.options.get("weights", "tam")
+        if mode not in ("tam", "arc", "none"):
+            raise ValueError(f"unknown TAM weights {mode!r}; use tam, arc or none")
         out = ctx.output()
         hs = out.hidden_states[-1][0]
         img = hs[ctx.image_positions]
@@ -90,21 +102,19 @@ class TAM(MLLMMethod):
             base = ctx.model.lens_logits(img, torch.tensor([c]))[:, 0].clamp(min=0)
             details: dict[str, Any] = {"weights": mode}
             if mode != "none":
-                pos = ctx.context_positions(t)
-                ids = ctx.inputs.input_ids[0, pos]
-                pos, ids = pos[ids != c], ids[ids != c]
-                if len(pos):
+                tc = ctx.text_context(t)
+                other = tc.ids != c
+                ids, score_pos = tc.ids[other], tc.score_positions[other]
+                if len(ids):
                     maps = ctx.model.lens_logits(img, ids).clamp(min=0)  # (N, J)
                     if mode == "arc":
-                        w = 1 - arc_relevance(out.logits[0], pos, ctx.position(t), self.options.get("k", 50),
+                        w = 1 - arc_relevance(out.logits[0], score_pos, ctx.position(t), self.options.get("k", 50),
                                               self.options.get("p", 0.9))
                     else:
-                        w = ctx.model.lens_logits(hs[pos], torch.tensor([c]))[:, 0].clamp(min=0)
-                    if float(w.sum()) > 0:
-                        inter = (maps * w[None]).sum(1) / w.sum()
-                        alpha = float((base * inter).sum() / (inter * inter).sum().clamp(min=1e-12))
-                        base = (base - max(0.0, alpha) * inter).clamp(min=0)
-                        details.update(alpha=max(0.0, alpha), context_weights=[float(x) for x in w])
+                        w = ctx.model.lens_logits(hs[score_pos], torch.tensor([c]))[:, 0].clamp(min=0)
+                    base, alpha = remove_interference(base, maps, w)
+                    details.update(alpha=alpha, context_weights=[float(x) for x in w],
+                                   context_ids=[int(i) for i in ids])
             results.append((base.detach().float().cpu().numpy(), details))
         return results
 
@@ -114,6 +124,22 @@ class TAM(MLLMMethod):
         if self.options.get("filter", True):
             grids = [rank_gaussian_filter(g) for g in grids]
         return layout.to_image(raw, grids=grids), np.asarray(raw, np.float32)
+
+
+def remove_interference(base: torch.Tensor, maps: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """TAM's estimated causal inference. ``base`` ``(N,)`` ``>= 0``; ``maps`` ``(N, J)`` the
+    context tokens' maps ``>= 0``; ``weights`` ``(J,)`` ``>= 0``. Interference
+    ``I = maps @ w / Σ w``; ``α = <base, I> / <I, I>`` (least squares); returns
+    ``(max(0, base - α I), α)``. No weight or an all-zero interference leaves ``base`` as is
+    (``α = 0``)."""
+    if float(weights.sum()) <= 0:
+        return base, 0.0
+    inter = (maps * weights[None]).sum(1) / weights.sum()
+    norm = float((inter * inter).sum())
+    if norm <= 0:
+        return base, 0.0
+    alpha = float((base * inter).sum()) / norm
+    return (base - alpha * inter).clamp(min=0), alpha
 
 
 @MLLM_METHODS.register("llavacam")

@@ -8,55 +8,52 @@ import time
 import numpy as np
 import torch
 
+from vlx.evaluate.curves import auc, baseline_image, moved_masks, pixel_ranks, step_counts
 from vlx.mllm.context import AnswerContext, AnswerMap
 from vlx.mllm.methods import MLLMMethod, perturbed_probabilities
 from vlx.types import MetricResult
 
 
 def deletion_insertion(ctx: AnswerContext, amap: AnswerMap, steps: int = 10, batch_size: int = 8,
-                       baseline: str = "mean") -> tuple[MetricResult, MetricResult]:
+                       baseline: str = "mean", seed: int = 0) -> tuple[MetricResult, MetricResult]:
     """Deletion and insertion AUCs for the map of answer token ``amap.tokens[0]``.
 
-    Pixels are ranked by ``amap.values`` (most important first; ties broken by position);
-    deletion replaces the top ``k/steps`` share with the baseline (``mean`` colour, or
-    ``blur``), insertion starts from the baseline and restores them. Each curve has
-    ``steps + 1`` points of the teacher-forced token probability in ``[0, 1]``; the AUC is their
-    trapezoid mean. Deletion: lower is better; insertion: higher is better. All perturbed images
-    of both curves are scored in batches of ``batch_size``.
+    Pixels are ranked by ``amap.values`` (most important first; ties in a random order drawn
+    from ``seed``, as for the image metrics: TAM maps hold many exact zeros); deletion replaces
+    the top ``round(k n / steps)`` pixels with the baseline (``mean`` colour, ``blur`` or
+    ``zero``: ``vlx.evaluate.curves.baseline_image``), insertion starts from the baseline and
+    restores them. Each curve has ``steps + 1`` points of the teacher-forced token probability
+    in ``[0, 1]``; the AUC is the trapezoid area over the fraction of pixels perturbed. Deletion:
+    lower is better; insertion: higher is better. All perturbed images of both curves are
+    scored in batches of ``batch_size``.
     """
     image = ctx.inputs.image.pixels
-    base = _baseline(image, baseline)
-    order = np.argsort(-amap.values.ravel(), kind="stable")
-    n = order.size
-    views = []
-    for mode in ("deletion", "insertion"):
-        for k in range(steps + 1):
-            keep = np.zeros(n, bool)
-            keep[order[: round(n * k / steps)]] = True
-            keep = keep.reshape(image.shape[:2])
-            if mode == "deletion":
-                views.append(np.where(keep[..., None], base, image))
-            else:
-                views.append(np.where(keep[..., None], image, base))
+    base = baseline_image(image, baseline)
+    ranks = torch.from_numpy(pixel_ranks(amap.values, seed))
+    counts = step_counts(ranks.numel(), steps)
+    moved = moved_masks(ranks, torch.from_numpy(counts)).numpy()[..., None]   # (S, H, W, 1)
+    views = [v for v in np.where(moved, base, image)] + [v for v in np.where(moved, image, base)]
     t = amap.tokens[0]
-    probs = perturbed_probabilities(ctx, views, [t], batch_size)[:, 0]
+    probs = perturbed_probabilities(ctx, views, [t], batch_size)[:, 0].astype(np.float64)
     dele, ins = probs[: steps + 1], probs[steps + 1:]
-    auc = lambda c: float(np.trapezoid(c, dx=1.0 / steps))  # noqa: E731
-    details = {"token": t, "method": amap.method, "steps": steps, "baseline": baseline}
-    return (MetricResult("mllm-deletion", auc(dele), False, "faithfulness", {**details, "curve": dele.tolist()}),
-            MetricResult("mllm-insertion", auc(ins), True, "faithfulness", {**details, "curve": ins.tolist()}))
+    fractions = counts / ranks.numel()
+    details = {"token": t, "method": amap.method, "steps": steps, "baseline": baseline, "seed": seed,
+               "fractions": fractions.tolist()}
+    return (MetricResult("mllm-deletion", auc(dele, fractions), False, "faithfulness",
+                         {**details, "curve": dele.tolist()}),
+            MetricResult("mllm-insertion", auc(ins, fractions), True, "faithfulness",
+                         {**details, "curve": ins.tolist()}))
 
 
-def iou_with_mask(amap: AnswerMap, mask: np.ndarray) -> MetricResult:
-    """IoU of the map's top pixels (as many as the mask holds) with a boolean ``(H, W)`` mask."""
+def iou_with_mask(amap: AnswerMap, mask: np.ndarray, seed: int = 0) -> MetricResult:
+    """IoU in ``[0, 1]`` of the map's top pixels (as many as the mask holds; ties in a random
+    order drawn from ``seed``) with a boolean ``(H, W)`` mask."""
     if mask.shape != amap.values.shape:
         raise ValueError(f"mask shape {mask.shape} differs from the map's {amap.values.shape}")
     k = int(mask.sum())
     if k == 0:
         raise ValueError("the ground-truth mask is empty")
-    top = np.zeros(mask.size, bool)
-    top[np.argsort(-amap.values.ravel(), kind="stable")[:k]] = True
-    top = top.reshape(mask.shape)
+    top = pixel_ranks(amap.values, seed) < k
     iou = float((top & mask).sum() / (top | mask).sum())
     return MetricResult("mllm-iou", iou, True, "localisation", {"token": amap.tokens[0], "method": amap.method})
 
@@ -87,14 +84,3 @@ def method_seconds(ctx: AnswerContext, method: MLLMMethod, tokens: list[int]) ->
     t0 = time.perf_counter()
     method.explain(fresh, tokens)
     return time.perf_counter() - t0
-
-
-def _baseline(image: np.ndarray, kind: str) -> np.ndarray:
-    if kind == "mean":
-        return np.broadcast_to(image.reshape(-1, 3).mean(0).round().astype(np.uint8), image.shape)
-    if kind == "blur":
-        from scipy.ndimage import gaussian_filter
-
-        sigma = max(image.shape[:2]) / 20
-        return gaussian_filter(image.astype(np.float32), (sigma, sigma, 0)).round().astype(np.uint8)
-    raise ValueError(f"unknown baseline {kind!r}; use mean or blur")

@@ -15,12 +15,10 @@ from vlx.types import ImageInput
 
 def blurred(pixels: np.ndarray, sigma: float | None = None) -> np.ndarray:
     """A strongly blurred copy of an RGB uint8 image (Gaussian, ``sigma`` = 1/20 of the longer
-    side by default), used as the "removed" content."""
-    from skimage.filters import gaussian
+    side by default), used as the "removed" content: ``vlx.evaluate.curves.blur_image``."""
+    from vlx.evaluate.curves import blur_image
 
-    s = sigma if sigma is not None else max(pixels.shape[:2]) / 20.0
-    out = gaussian(pixels.astype(np.float32) / 255.0, sigma=s, channel_axis=-1, preserve_range=True)
-    return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
+    return blur_image(pixels, sigma)
 
 
 def soft_masks(masks: Sequence[np.ndarray], size: tuple[int, int], device: torch.device) -> torch.Tensor:
