@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach a hub, whatever the caller set
 
 
 @pytest.fixture(scope="session")
