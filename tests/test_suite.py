@@ -104,7 +104,7 @@ def test_leaderboard_and_tables(effnet, small_suite, tmp_path):
     pg = [s.means["pointing-game"] for s in board.scores]
     assert pg == sorted(pg, reverse=True)
     for s in board.scores:
-        assert all(0.0 <= v <= 1.0 for v in s.means.values()) and s.seconds > 0
+        assert all(0.0 <= v <= 1.0 for v in s.means.values())
         assert len(s.curves["deletion"][1]) == 5
     headers, body = leaderboard_table(board)
     md = to_markdown(headers, body)
