@@ -436,3 +436,39 @@ def test_pct_rounds_half_up(value: float, text: str) -> None:
 
 def test_percentages_finds_every_written_share() -> None:
     assert percentages("46% of it, < 1% there, 100% and 7 % and 5%.") == ["46%", "<1%", "100%", "5%"]
+
+
+# ---- a real photo with a hand-drawn mask --------------------------------------------------------
+
+CAT_MASK = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples" / "images" / "chelsea_mask.png"
+
+
+@pytest.fixture(scope="module")
+def cat_mask() -> np.ndarray:
+    """The cat in chelsea.png, drawn by hand as a polygon (docs/testing-metrics.md gives its
+    points): boolean (300, 451), about 76% of the photo (the head fills most of it)."""
+    from PIL import Image
+
+    m = np.asarray(Image.open(CAT_MASK)) > 127
+    assert m.shape == (300, 451) and 0.7 < m.mean() < 0.8
+    return m
+
+
+def test_gradcam_on_the_cat_photo_lands_on_the_cat(effnet, chelsea, cat_mask) -> None:
+    """Grad-CAM for "Egyptian cat" puts its maximum on the cat and >95% of its energy inside the
+    mask, well above what smooth random maps of the same blob scale get (their energy follows
+    the mask's area, ~0.74-0.80); an all-zero or a flat map fails both checks."""
+    from scipy.ndimage import gaussian_filter
+
+    cam = attribute(effnet, chelsea, ClassTarget(285), "gradcam")
+    epg = EnergyPointingGame()
+    e = epg(effnet, chelsea, cam, 285, gt_mask=cat_mask).value
+    assert PointingGame(tolerance_px=0)(effnet, chelsea, cam, 285, gt_mask=cat_mask).value == 1.0
+    rand = []
+    for s in range(5):
+        v = gaussian_filter(np.random.default_rng(s).random(cat_mask.shape), 20.0)
+        rand.append(epg(effnet, chelsea, amap_of(v - v.min()), 285, gt_mask=cat_mask).value)
+    assert e > 0.95 and e > max(rand) + 0.1, (e, rand)
+    zero = amap_of(np.zeros(cat_mask.shape))
+    assert epg(effnet, chelsea, zero, 285, gt_mask=cat_mask).value == 0.0
+    assert PointingGame(tolerance_px=0)(effnet, chelsea, zero, 285, gt_mask=cat_mask).value == 0.0
