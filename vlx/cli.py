@@ -63,8 +63,9 @@ def explain(
     shapley: bool = typer.Option(False, "--shapley", help="Also compute Shapley values of the regions."),
     describer: str = typer.Option("offline", "--describer", help="How regions are described: offline (embedded: "
                                   "the classifier's labels on the crop, colours, traits), clip:hf:<CLIP id or folder>, "
-                                  "vlm:hf:<VLM id or folder> (BLIP, LLaVA, Idefics3/SmolVLM, Qwen2-VL), "
-                                  "vlm-outline:hf:<...> (whole image, region outlined) or none."),
+                                  "vlm:hf:<VLM id or folder> (BLIP, LLaVA, Idefics3/SmolVLM, Qwen2-VL; shown the "
+                                  "region with the rest dimmed, class not named), vlm-class:hf:<...> (names the "
+                                  "predicted class), vlm-outline:hf:<...> (whole image, region outlined) or none."),
     max_pixels: int = typer.Option(80_000_000, "--max-pixels", help="Refuse images larger than this."),
     as_json: bool = typer.Option(False, "--json", help="Also print the explanation JSON to stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no summary lines."),
