@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach a hub, whatever the caller set
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +44,45 @@ def tiny_deit_dir(tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def unprivileged(tmp_path_factory):
+    """Run a command as a user that file permissions apply to, for tests of unreadable files.
+
+    Returns ``(run, folder)``: ``run(argv) -> CompletedProcess`` (text, captured) and a fresh
+    world-traversable folder under the system temp dir for the test's files. As root (CI),
+    ``run`` drops to ``nobody``/``nogroup`` with ``setpriv`` (or ``runuser``), since root reads
+    any file; as any other user it runs the command as is. ``HOME`` points into the folder so
+    nothing tries to write to root's home. Skips where neither tool exists."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="vlx-perm-"))
+    folder.chmod(0o777)
+    (folder / "home").mkdir(mode=0o777)
+    (folder / "home").chmod(0o777)
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv"):
+            prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        elif shutil.which("runuser"):
+            prefix = ["runuser", "-u", "nobody", "--"]
+        else:
+            pytest.skip("running as root without setpriv or runuser: cannot drop privileges to test permissions")
+    env = {**os.environ, "HOME": str(folder / "home"), "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[1]),
+                                                     os.environ.get("PYTHONPATH", "")] if p)}
+
+    def run(argv: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run(prefix + list(argv), capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=folder)
+
+    probe = run([sys.executable, "-c", "import vlx"])
+    if probe.returncode != 0:
+        pytest.skip(f"the unprivileged user cannot run this Python and vlx: {probe.stderr.strip()[-200:]}")
+    yield run, folder
+    shutil.rmtree(folder, ignore_errors=True)

@@ -18,7 +18,7 @@ from vlx.describe import TRAIT_RANGES, make_describer, region_traits, traits_phr
 from vlx.describe.clip import ClipDescriber, load_concepts
 from vlx.describe.offline import OfflineDescriber
 from vlx.describe.traits import hue_name
-from vlx.describe.views import outlined, region_view
+from vlx.describe.views import masked_crop, outlined, region_view
 from vlx.describe.vlm import VlmDescriber
 from vlx.errors import ModelNotAvailable, UsageError
 from vlx.image import from_array
@@ -112,7 +112,13 @@ def test_offline_describer_stores_and_states_traits(planted, scene):
 def test_views_crop_and_outline(scene):
     r = _region(_disk(12, 16, 8))
     crop = region_view(scene.pixels, r.mask, r.bbox_xyxy, "crop", margin=0.0)
-    assert crop.shape == (17, 17, 3)
+    assert crop.shape == (17, 17, 3) and np.array_equal(crop, scene.pixels[4:21, 8:25])
+    masked = region_view(scene.pixels, r.mask, r.bbox_xyxy, "masked", margin=0.0)
+    assert np.array_equal(masked, _masked_oracle(scene.pixels, r.mask, r.bbox_xyxy, 0, 0.2))
+    removed = masked_crop(scene.pixels, r.mask, r.bbox_xyxy, margin=0.0, dim=0.0)
+    assert (removed[~r.mask[4:21, 8:25]] == 0).all() and np.array_equal(removed[8, 8], scene.pixels[12, 16])
+    with pytest.raises(ValueError, match="unknown region view"):
+        region_view(scene.pixels, r.mask, r.bbox_xyxy, "blurred")
     full = region_view(scene.pixels, r.mask, r.bbox_xyxy, "outline")
     assert full.shape == scene.pixels.shape and (full != scene.pixels).any()
     assert (outlined(scene.pixels, r.mask)[r.mask] == scene.pixels[r.mask]).mean() > 0.5  # inside mostly kept
@@ -190,12 +196,9 @@ def _vision_module(model: torch.nn.Module) -> torch.nn.Module:
     raise AssertionError("no vision tower found")
 
 
-@pytest.mark.parametrize("family", VLM_FAMILIES)
-@pytest.mark.parametrize("view", ["crop", "outline"])
-def test_vlm_describer_end_to_end(family, view, vlm_dirs, planted, scene):
-    spec = f"vlm{'-outline' if view == 'outline' else ''}:hf:{vlm_dirs[family]}"
-    d = make_describer(spec, "cpu", max_new_tokens=4)
-    assert isinstance(d, VlmDescriber) and d.view == view and d.vlm.family == family
+def _spy(d: VlmDescriber) -> tuple[dict, object]:
+    """Record the image and prompt the VLM gets, the token ids it is fed, and the tensor its vision
+    tower sees; returns (record, hook handle)."""
     seen: dict = {}
 
     def hook(module, args, kwargs):
@@ -211,28 +214,81 @@ def test_vlm_describer_end_to_end(family, view, vlm_dirs, planted, scene):
         return enc
 
     d.vlm.inputs = spy
+    return seen, handle
+
+
+def _masked_oracle(pixels: np.ndarray, mask: np.ndarray, box: tuple, margin_px: int, dim: float) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    x0, y0, x1, y1 = x0 - margin_px, y0 - margin_px, x1 + margin_px, y1 + margin_px
+    crop = pixels[y0:y1, x0:x1].astype(np.float64)
+    inside = mask[y0:y1, x0:x1]
+    out = np.where(inside[..., None], crop, np.round(crop * dim))
+    return out.astype(np.uint8)
+
+
+@pytest.mark.parametrize("family", VLM_FAMILIES)
+@pytest.mark.parametrize("view", ["masked", "crop", "outline"])
+def test_vlm_describer_end_to_end(family, view, vlm_dirs, planted, scene):
+    spec = f"vlm{'-outline' if view == 'outline' else ''}:hf:{vlm_dirs[family]}"
+    d = make_describer(spec, "cpu", max_new_tokens=4, **({"view": "crop"} if view == "crop" else {}))
+    assert isinstance(d, VlmDescriber) and d.view == view and d.vlm.family == family and not d.name_class
+    seen, handle = _spy(d)
     region = _region(_disk(12, 16, 8), position="top-left")
     try:
         (desc,) = d.describe(planted, scene, [region], label="tabby cat")
     finally:
         handle.remove()
     assert isinstance(desc.text, str) and desc.source == d.name and set(desc.traits) == set(TRAIT_RANGES)
-    assert "tabby cat" in seen["prompt"]  # the class goes in...
-    assert "tabby cat" in d.vlm.processor.tokenizer.decode(seen["ids"][0])
-    assert isinstance(seen["pixels"], torch.Tensor) and seen["pixels"].is_floating_point()  # ...and the image
-    # crop: the disk's 17 px box grown by 10% (1 px) a side; outline: the whole image
-    assert seen["image"].shape == ((19, 19, 3) if view == "crop" else scene.pixels.shape)
-    if view == "outline" and not d.vlm.captioner:
-        assert "outlined in red" in seen["prompt"] and "top-left" in seen["prompt"]
+    # by default the class is NOT named: not in the prompt, not in the tokens the VLM reads
+    assert "tabby" not in seen["prompt"] and "tabby" not in d.vlm.processor.tokenizer.decode(seen["ids"][0])
+    assert isinstance(seen["pixels"], torch.Tensor) and seen["pixels"].is_floating_point()  # the image goes in
+    if view == "masked":   # the disk's 17 px box grown by 10% (1 px) a side; outside the disk dimmed to 20%
+        want = _masked_oracle(scene.pixels, region.mask, region.bbox_xyxy, 1, 0.2)
+        assert seen["image"].shape == (19, 19, 3) and np.array_equal(seen["image"], want)
+        corner = seen["image"][0, 0].astype(int)                 # outside the disk: dimmed
+        assert (corner * 4 < scene.pixels[3, 7].astype(int) + 3).all()
+        assert np.array_equal(seen["image"][9, 9], scene.pixels[12, 16])   # the disk's centre: unchanged
+    elif view == "crop":
+        assert np.array_equal(seen["image"], scene.pixels[3:22, 7:26])
+    else:
+        assert seen["image"].shape == scene.pixels.shape
+    if not d.vlm.captioner:
+        if view == "outline":
+            assert "outlined in red" in seen["prompt"] and "top-left" in seen["prompt"]
+        if view == "masked":
+            assert "dimmed" in seen["prompt"] and "top-left" in seen["prompt"]
+
+
+@pytest.mark.parametrize("family", ["llava", "blip"])
+def test_vlm_class_option_names_the_class(family, vlm_dirs, planted, scene):
+    d = make_describer(f"vlm-class:hf:{vlm_dirs[family]}", "cpu", max_new_tokens=2)
+    assert d.name_class and d.view == "masked"
+    seen, handle = _spy(d)
+    try:
+        d.describe(planted, scene, [_region(_disk(12, 16, 8))], label="tabby cat")
+    finally:
+        handle.remove()
+    assert "tabby cat" in seen["prompt"] and "tabby cat" in d.vlm.processor.tokenizer.decode(seen["ids"][0])
+    plain = VlmDescriber(d.vlm)
+    assert "tabby" not in plain.prompt("tabby cat", _region(_disk())) and "tabby cat" in d.prompt("tabby cat")
 
 
 def test_vlm_default_label_is_the_classifiers_top_class(vlm_dirs, planted, scene):
-    d = make_describer(f"vlm:hf:{vlm_dirs['llava']}", "cpu", max_new_tokens=2)
+    d = make_describer(f"vlm-class:hf:{vlm_dirs['llava']}", "cpu", max_new_tokens=2)
     prompts = []
     d.prompt = lambda label, region=None: prompts.append(label) or "describe"
     d.describe(planted, scene, [_region(_disk())])
     top = int(planted.probabilities(planted.to_input(scene))[0].argmax())
     assert prompts == [planted.short_label(top)]
+
+
+def test_vlm_unknown_options_are_errors(vlm_dirs):
+    with pytest.raises(UsageError, match="unknown region view"):
+        make_describer(f"vlm:hf:{vlm_dirs['llava']}", "cpu", view="blurred")
+    with pytest.raises(UsageError, match="name_class"):
+        make_describer(f"vlm:hf:{vlm_dirs['llava']}", "cpu", name_class="yes")
+    with pytest.raises(TypeError, match="colour"):
+        make_describer(f"vlm:hf:{vlm_dirs['llava']}", "cpu", colour="red")
 
 
 def test_vlm_rejects_a_non_vlm_folder(tiny_clip_dir):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from vlx.attribute import attribute
 from vlx.models import load_classifier
 from vlx.testing import planted_box, planted_classifier
 from vlx.types import ClassTarget, ImageInput
+
+CAT_MASK = Path(__file__).resolve().parents[1] / "examples" / "images" / "chelsea_mask.png"
 
 
 @pytest.mark.parametrize("quadrant", ["top-left", "top-right", "bottom-left", "bottom-right"])
@@ -80,6 +85,14 @@ def test_real_model_gradcam_follows_the_class_not_the_image(effnet):
     img = _collage("chelsea.png", "coffee.jpg")
     assert _left_share(attribute(effnet, img, ClassTarget(281), "gradcam").values) >= 0.8
     assert _left_share(attribute(effnet, img, ClassTarget(673), "gradcam").values) <= 0.3
+
+
+def test_real_model_gradcam_peaks_on_the_cat(effnet, chelsea):
+    amap = attribute(effnet, chelsea, ClassTarget(285), "gradcam")
+    y, x = np.unravel_index(np.argmax(amap.values), amap.values.shape)
+    cat = np.asarray(Image.open(CAT_MASK)) > 127       # hand-drawn mask; (0, 0), an all-zero map's argmax, is outside
+    assert cat[y, x] and not cat[0, 0] and amap.values.max() > 0
+    assert amap.layer == "_bn1"
 
 
 def test_gradcam_on_a_frozen_model_matches_the_trainable_one(rng):

@@ -3,8 +3,6 @@ InputErrors that name the file and the problem."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -101,12 +99,22 @@ def test_pixel_limit(tmp_path):
     assert load_image(p, max_pixels=20_000).size_hw == (100, 200)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
-def test_unreadable(tmp_path):
-    p = _save(tmp_path, "x.png", Image.new("RGB", (4, 4)))
+def test_unreadable(unprivileged):
+    """A file its user cannot read: ``load_image`` names it and says "permission denied", and the
+    CLI reports that in one line and exits 2. Runs as an unprivileged user (root reads anything)."""
+    import sys
+
+    run, folder = unprivileged
+    p = _save(folder, "x.png", Image.new("RGB", (4, 4)))
     p.chmod(0)
-    with pytest.raises(InputError, match="permission"):
-        load_image(p)
+    code = ("from vlx.image import load_image\nfrom vlx.errors import InputError\n"
+            f"try:\n    load_image({str(p)!r})\nexcept InputError as e:\n    print('InputError:', e)\n")
+    r = run([sys.executable, "-c", code])
+    assert r.returncode == 0 and r.stdout.startswith("InputError:") and "permission" in r.stdout, r
+    assert str(p) in r.stdout and r.stdout.count("\n") == 1
+    r = run([sys.executable, "-m", "vlx.cli", "explain", str(p), "--out", str(folder / "out")])
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "permission denied" in lines[0] and "x.png" in lines[0], r
 
 
 def test_errors_are_one_line(tmp_path):

@@ -227,3 +227,122 @@ def test_cli_segmenter_and_refine_end_to_end(tiny_sam_dir, tmp_path):
     for r in out["regions"]:
         assert r["source"] == "sam" and 0 <= r["score_when_kept"] <= 1 and r["shapley_value"] is not None
     assert (tmp_path / "chelsea" / "report.html").exists()
+
+
+# ---- oracles: masses on signed maps, scores for the explained class, SAM's padding crop ---------
+
+def _stripes() -> tuple:
+    """64×64 image of four vertical colour stripes, 16 px each; a signed map: stripe 0 strongly
+    negative, stripe 1 +1, stripe 2 +0.5, stripe 3 zero."""
+    px = np.zeros((64, 64, 3), np.uint8)
+    for k, c in enumerate([(220, 30, 30), (30, 200, 40), (40, 50, 220), (240, 240, 240)]):
+        px[:, 16 * k:16 * (k + 1)] = c
+    v = np.zeros((64, 64), np.float32)
+    v[:, :16], v[:, 16:32], v[:, 32:48] = -5.0, 1.0, 0.5
+    return from_array(px), AttributionMap(v, v, "planted", ClassTarget(0))
+
+
+@pytest.mark.parametrize("name", ["superpixels", "felzenszwalb"])
+def test_superpixel_mass_is_the_positive_part_not_the_magnitude(name):
+    from vlx.regions import make_segmenter
+
+    image, amap = _stripes()
+    regions = make_segmenter(name, coverage=0.5).regions(image, amap)
+    assert regions
+    pos_total = 1.0 * 16 * 64 + 0.5 * 16 * 64
+    for r in regions:
+        assert not r.mask[:, :16].any()                         # the negative stripe holds no mass
+        want = (r.mask[:, 16:32].sum() * 1.0 + r.mask[:, 32:48].sum() * 0.5) / pos_total
+        assert r.attribution_mass == pytest.approx(want, rel=1e-6)
+        assert r.mean_attribution == pytest.approx(float(amap.values[r.mask].mean()), rel=1e-6)
+    assert sum(r.attribution_mass for r in regions) >= 0.5 - 1e-6
+    assert regions[0].mask[:, 16:32].any()
+
+
+def test_region_from_mask_and_gain_on_a_signed_map():
+    from vlx.regions.scoring import region_from_mask
+    from vlx.regions.select import gain, mass_and_area
+
+    _, amap = _stripes()
+    v = amap.values
+    m = np.zeros((64, 64), bool)
+    m[:32, 8:24] = True                                         # half negative, half +1
+    r = region_from_mask(3, m, v, "sam")
+    assert r.attribution_mass == pytest.approx(8 * 32 / (1.5 * 1024))
+    assert r.mean_attribution == pytest.approx((-5 * 8 * 32 + 8 * 32) / (16 * 32))
+    assert r.area_fraction == pytest.approx(512 / 4096) and r.bbox_xyxy == (8, 0, 24, 32) and r.id == 3
+    neg = np.zeros((64, 64), bool)
+    neg[:, :16] = True
+    mass, area = mass_and_area(np.stack([m, neg]), v)
+    np.testing.assert_allclose(mass, [8 * 32 / 1536, 0.0])
+    np.testing.assert_allclose(area, [0.125, 0.25])
+    np.testing.assert_allclose(gain(np.stack([m, neg]), v, np.array([0.5, 2.0])), [0.5 * (256 / 1536 - 0.125), -0.25])
+
+
+def _blur_oracle(pixels: np.ndarray) -> np.ndarray:
+    """The documented "removed" content, from scipy directly: Gaussian blur with sigma = 1/20
+    of the longer side (edges repeated), on [0, 1] pixels, back to uint8."""
+    from scipy.ndimage import gaussian_filter
+
+    s = max(pixels.shape[:2]) / 20.0
+    out = gaussian_filter(pixels.astype(np.float64) / 255.0, sigma=(s, s, 0), mode="nearest", truncate=4.0)
+    return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
+
+
+def test_region_scores_are_for_the_explained_class_not_the_top_one():
+    import torch
+
+    from vlx.pipeline import Explainer
+    from vlx.testing import planted_classifier
+
+    model = planted_classifier("top-left", size=32)
+    rng = np.random.default_rng(2)
+    px = rng.integers(0, 4, (32, 32, 3), dtype=np.uint8)
+    image = from_array(px)
+    e = Explainer(model, "gradcam", describer=None).explain(image, target=2)
+    assert e.prediction.indices[0] == 0 and e.target.primary == 2 and e.regions
+    blur = _blur_oracle(px)
+    x = torch.from_numpy(px / 255.0).permute(2, 0, 1)
+    b = torch.from_numpy(blur / 255.0).permute(2, 0, 1)
+
+    def p(m: np.ndarray, k: int = 2) -> float:
+        mt = torch.from_numpy(m.astype(np.float64))
+        with torch.no_grad():
+            return float(model.module((x * (1 - mt) + b * mt)[None].float()).softmax(-1)[0, k])
+
+    for r in e.regions:
+        assert r.score_after_removal == pytest.approx(p(r.mask), abs=1e-5)
+        assert r.score_when_kept == pytest.approx(p(~r.mask), abs=1e-5)
+        assert abs(p(r.mask, 0) - p(r.mask)) > 0.1 and abs(p(~r.mask, 0) - p(~r.mask)) > 0.1
+
+
+def test_sam_masks_crop_the_padding_like_transformers(tiny_sam_dir):
+    """A wide image fills only the top third of SAM's square input; the low-resolution logits
+    must be cropped to that part before resizing to the image (transformers'
+    ``SamProcessor.post_process_masks`` is the oracle). Without the crop the masks come out
+    squashed to a third of their height."""
+    import torch
+    from transformers import SamProcessor
+
+    from vlx.models.segmenter import load_segmenter
+
+    seg = load_segmenter(f"hf:{tiny_sam_dir}")
+    pixels = np.random.default_rng(3).integers(0, 255, (40, 120, 3), dtype=np.uint8)
+    proc = SamProcessor.from_pretrained(str(tiny_sam_dir))
+    enc = proc(images=pixels, return_tensors="pt")
+    assert enc["reshaped_input_sizes"].tolist() == [[21, 64]]
+    seg.set_image(pixels)
+    seen = []
+    handle = seg.model.register_forward_hook(lambda mod, args, out: seen.append(out.pred_masks.detach()))
+    try:
+        pred = seg.predict(np.array([[[30.0, 20.0]], [[100.0, 10.0]]]), np.ones((2, 1), dtype=np.int64))
+    finally:
+        handle.remove()
+    low = seen[0]                                                   # (1, P, K, h, w)
+    theirs = proc.post_process_masks(low, enc["original_sizes"], enc["reshaped_input_sizes"], binarize=False)[0]
+    ours = seg._logits_to_image(low[0].reshape(-1, 1, *low.shape[-2:]).float())[:, 0]
+    torch.testing.assert_close(ours, theirs.reshape(ours.shape).float(), atol=1e-4, rtol=1e-4)
+    want = (theirs > 0).numpy()
+    assert pred.masks.shape == want.shape == (2, 3, 40, 120)
+    assert (pred.masks == want).mean() > 0.999
+    assert 0.05 < want.mean() < 0.95                                # masks with edges: the crop matters

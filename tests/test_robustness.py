@@ -18,7 +18,7 @@ from vlx.batch import run_batch
 from vlx.batch_io import read_jsonl
 from vlx.pipeline import Explainer
 from vlx.testing import planted_classifier
-from vlx.testing.badfiles import BAD_KINDS, GOOD_KINDS, KINDS, Case, make, unreadable_is_enforced
+from vlx.testing.badfiles import BAD_KINDS, GOOD_KINDS, KINDS, Case, make
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
@@ -47,8 +47,6 @@ def check_outcomes(cases: list[Case], out: Path) -> None:
             msg = errors[key]["error"]
             assert "\n" not in msg and path.name in msg and errors[key]["kind"] == "InputError"
             assert any(e in msg for e in case.expect), (case.kind, msg)
-    index = (out / "index.html").read_text(encoding="utf-8")
-    assert "<script>alert" not in index
 
 
 @settings(max_examples=8, **SETTINGS)
@@ -108,13 +106,50 @@ def test_manifest_lines_each_succeed_or_fail_alone(planted_explainer, lines):
             assert e["error"] and "\n" not in e["error"] and not e["error"].startswith("internal error"), e
 
 
-def test_unreadable_file_is_reported_when_permissions_are_enforced(tmp_path, planted_explainer):
-    if not unreadable_is_enforced():
-        pytest.skip("running as root: a mode-000 file is still readable, so there is no permission error to test")
-    case = make("unreadable", tmp_path / "in", 0)
-    run_batch(tmp_path / "in", tmp_path / "out", explainer=planted_explainer)
-    errors = read_jsonl(tmp_path / "out" / "errors.jsonl")
+def test_unreadable_file_is_reported_when_permissions_are_enforced(unprivileged):
+    """``vlx batch`` as a user who cannot read one of the files (root reads anything, so CI drops
+    to ``nobody``): that file is one error line, the readable one a result, exit code 2."""
+    import sys
+
+    run, folder = unprivileged
+    (folder / "in").mkdir(mode=0o755)
+    case = make("unreadable", folder / "in", 0)
+    good = make("mode-RGBA", folder / "in", 1)
+    for p in (folder / "in", good.path):
+        p.chmod(0o755)
+    case.path.chmod(0)
+    out = folder / "out"
+    r = run([sys.executable, "-m", "vlx.cli", "batch", str(folder / "in"), "--out", str(out), "--no-progress"])
+    assert r.returncode == 2, r
+    errors = read_jsonl(out / "errors.jsonl")
     assert [e["path"] for e in errors] == [str(case.path)] and "permission denied" in errors[0]["error"]
+    assert [x["path"] for x in read_jsonl(out / "results.jsonl")] == [str(good.path)]
+
+
+def test_script_bearing_file_names_are_escaped_in_every_page(tmp_path, planted_explainer):
+    """File names reach the index (link text, alt text, data attributes) and each report, for
+    good images and failed ones alike; markup in them must arrive escaped, never as markup."""
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = "<img src=x onerror=alert(1)>.png"
+    bad = "bad <script>alert(2)<\\script>.png"
+    Image.fromarray(random_pixels()).save(folder / good)
+    (folder / bad).write_bytes(b"not an image")
+    run_batch(folder, tmp_path / "out", explainer=planted_explainer)
+    index = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    (report,) = (tmp_path / "out").glob("items/*/report.html")
+    page = report.read_text(encoding="utf-8")
+    for text in (index, page):
+        assert "<img src=x onerror" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "<script>alert(2)" not in index and "bad &lt;script&gt;alert(2)&lt;" in index
+
+
+def random_pixels():
+    import numpy as np
+
+    return np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
 
 
 def test_corpus_covers_good_and_bad(tmp_path):

@@ -184,10 +184,21 @@ def test_llm_path_on_tiny_causal_lm(tiny_lm_dir, effnet, chelsea):
     e = Explainer(effnet, verbalizer="llm", llm=f"hf:{tiny_lm_dir}", device="cpu")
     expl = e.explain(chelsea)
     v = expl.verbalization
-    assert v.verbalizer == "llm" and v.check["status"] in ("verified", "corrected", "rejected")
-    assert isinstance(v.check["original"], str)
+    assert v.verbalizer == "llm" and isinstance(v.check["original"], str)
+    _assert_check_follows_the_verifier(v, e.last_sheet)
     assert verify(v.text, _as_sheet(effnet, expl)).status == "verified"
     assert expl.alternatives and expl.alternatives[0].verbalizer == "template"
+
+
+def _assert_check_follows_the_verifier(v, sheet: FactSheet) -> None:
+    """The recorded status is the verifier's verdict on the LM's text, and the text shown follows
+    from it: the template's when rejected, the (corrected) LM text otherwise."""
+    again = verify(v.check["original"], sheet)
+    assert v.check["status"] == again.status and v.check["issues"] == list(again.issues)
+    if again.status == "rejected":
+        assert v.check["fallback"] == "template" and v.text == TemplateVerbalizer().verbalize(sheet).text
+    else:
+        assert "fallback" not in v.check and v.text == again.text
 
 
 def _as_sheet(model, expl) -> FactSheet:
@@ -199,10 +210,11 @@ def _as_sheet(model, expl) -> FactSheet:
 def test_real_smollm2_verbalization(effnet, chelsea):
     from vlx.pipeline import Explainer
 
-    expl = Explainer(effnet, verbalizer="llm", device="cpu").explain(chelsea)
+    e = Explainer(effnet, verbalizer="llm", device="cpu")
+    expl = e.explain(chelsea)
     v = expl.verbalization
     assert v.check["llm"] == "smollm2" and len(v.check["original"]) > 20
-    assert v.check["status"] in ("verified", "corrected", "rejected")
+    _assert_check_follows_the_verifier(v, e.last_sheet)
     assert verify(v.text, _as_sheet(effnet, expl)).status == "verified"
     assert 0.0 <= v.check["fidelity"] <= 1.0
 

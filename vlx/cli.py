@@ -28,7 +28,8 @@ DEBUG_HELP = "Show full tracebacks instead of one-line errors."
 
 @app.command()
 def explain(
-    images: List[Path] = typer.Argument(..., help="Image files (JPEG, PNG, WebP, TIFF, BMP, ...).", show_default=False),
+    images: List[Path] = typer.Argument(..., help="Image files (JPEG, PNG, WebP, TIFF, BMP, ...).", show_default=False,
+                                        readable=False),
     out_dir: Path = typer.Option(Path("vlx-out"), "--out", "-o", help="Folder for the results: OUT/<image stem>/"
                                  "{report.html, explanation.json, map.npy}."),
     model: str = typer.Option("effnet-lite0", "--model", help="effnet-lite0 (embedded), hf:<hub id or folder>, "
@@ -62,8 +63,9 @@ def explain(
     shapley: bool = typer.Option(False, "--shapley", help="Also compute Shapley values of the regions."),
     describer: str = typer.Option("offline", "--describer", help="How regions are described: offline (embedded: "
                                   "the classifier's labels on the crop, colours, traits), clip:hf:<CLIP id or folder>, "
-                                  "vlm:hf:<VLM id or folder> (BLIP, LLaVA, Idefics3/SmolVLM, Qwen2-VL), "
-                                  "vlm-outline:hf:<...> (whole image, region outlined) or none."),
+                                  "vlm:hf:<VLM id or folder> (BLIP, LLaVA, Idefics3/SmolVLM, Qwen2-VL; shown the "
+                                  "region with the rest dimmed, class not named), vlm-class:hf:<...> (names the "
+                                  "predicted class), vlm-outline:hf:<...> (whole image, region outlined) or none."),
     max_pixels: int = typer.Option(80_000_000, "--max-pixels", help="Refuse images larger than this."),
     as_json: bool = typer.Option(False, "--json", help="Also print the explanation JSON to stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no summary lines."),
@@ -477,6 +479,19 @@ def _one_line(e: BaseException) -> str:
     return text.splitlines()[0]
 
 
+def _click_errors(name: str) -> tuple[type, ...]:
+    """``click.exceptions.<name>`` and, where typer vendors its own click (typer >= 0.2x raises
+    those), typer's class of that name: both must be caught, or a usage error reads "internal"."""
+    found = [getattr(click.exceptions, name)]
+    try:
+        from typer._click import exceptions as vendored
+    except ImportError:
+        vendored = None
+    if vendored is not None and hasattr(vendored, name):
+        found.append(getattr(vendored, name))
+    return tuple(found)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point of the ``vlx`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -484,12 +499,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name="vlx", standalone_mode=False)
-    except click.exceptions.Exit as e:
+    except (*_click_errors("Exit"), typer.Exit) as e:
         sys.exit(e.exit_code)
-    except click.ClickException as e:
+    except _click_errors("ClickException") as e:
         e.show()
         sys.exit(e.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (*_click_errors("Abort"), typer.Abort, KeyboardInterrupt):
         err.print("vlx: interrupted.")
         sys.exit(130)
     except Exception as e:  # reported in one line, never hidden; --debug re-raises with the traceback

@@ -2,8 +2,10 @@
 
 * ``offline`` (default): the classifier's labels on the crop, colours and traits;
 * ``clip:hf:<CLIP id or folder>``: CLIP concept scores over ``prompts/concepts.txt``;
-* ``vlm:hf:<VLM id or folder>``: a VLM's sentence about the region's crop;
-* ``vlm-outline:hf:<VLM id or folder>``: the same, shown the whole image with the region outlined;
+* ``vlm:hf:<VLM id or folder>``: a VLM's sentence about the region, shown the region's crop with
+  everything outside the region dimmed, and not told the predicted class;
+* ``vlm-class:hf:<VLM id or folder>``: the same, with the predicted class named in the prompt;
+* ``vlm-outline:hf:<VLM id or folder>``: shown the whole image with the region outlined;
 * ``none``: no descriptions.
 """
 
@@ -18,7 +20,8 @@ from vlx.registry import DESCRIBERS
 from vlx.types import ImageInput, Region, RegionDescription
 
 SPEC_HELP = ("offline (embedded), clip:hf:<CLIP id or folder>, vlm:hf:<VLM id or folder> "
-             "(BLIP, LLaVA, Idefics3/SmolVLM, Qwen2-VL), vlm-outline:hf:<...> (whole image, region outlined) or none")
+             "(BLIP, LLaVA, Idefics3/SmolVLM, Qwen2-VL), vlm-class:hf:<...> (names the predicted class), "
+             "vlm-outline:hf:<...> (whole image, region outlined) or none")
 
 
 class Describer(Protocol):
@@ -30,6 +33,9 @@ class Describer(Protocol):
                  label: str | None = None) -> list[RegionDescription]: ...
 
 
+KINDS = ("clip", "vlm", "vlm-class", "vlm-outline")
+
+
 def make_describer(spec: str | None, device: str | torch.device = "auto", **options: Any) -> Describer | None:
     """Build the describer a spec names (see the module docstring); ``None`` or ``none`` gives
     ``None``. ``options`` go to the describer's constructor. A bad spec raises a one-line UsageError."""
@@ -38,16 +44,19 @@ def make_describer(spec: str | None, device: str | torch.device = "auto", **opti
     spec = spec.strip()
     kind, sep, ref = spec.partition(":")
     if not sep:
-        if kind in ("clip", "vlm", "vlm-outline"):
+        if kind in KINDS:
             raise UsageError(f"describer {kind!r} needs a model: {kind}:hf:<hub id or folder>.")
         if kind not in DESCRIBERS:
             raise UsageError(f"unknown describer {spec!r}; use {SPEC_HELP}.")
         return DESCRIBERS.get(kind)(**options)
-    if kind not in ("clip", "vlm", "vlm-outline"):
+    if kind not in KINDS:
         raise UsageError(f"unknown describer {spec!r}; use {SPEC_HELP}.")
     if not ref.startswith("hf:") or len(ref) == 3:
         raise UsageError(f"describer {spec!r}: the model must be hf:<hub id or folder>, e.g. {kind}:hf:./my-model.")
     if kind == "clip":
         return DESCRIBERS.get("clip")(ref, device, **options)
-    view = "outline" if kind == "vlm-outline" else options.pop("view", "crop")
-    return DESCRIBERS.get("vlm")(ref, device, view=view, **options)
+    if kind == "vlm-outline":
+        options["view"] = "outline"
+    if kind == "vlm-class":
+        options["name_class"] = True
+    return DESCRIBERS.get("vlm")(ref, device, **options)
