@@ -201,6 +201,7 @@ class ZeroAblationVit(AblationLayerVit):
 @pytest.mark.parametrize("model_name", ["effnet-lite0", "tiny-vit"])
 def test_ablationcam_matches_pytorch_grad_cam_with_zero_ablation(cases, record, model_name):
     model, x, name, module, target, reshape = cases[model_name]
+    x = small(model_name, x)
     with torch.no_grad():
         assert float(model.logits(x)[0, target]) > 0, "the peer divides by the score, vlx by |score|"
     a = ours("ablationcam", model, x, name, target, batch_size=64)
@@ -219,6 +220,7 @@ def test_scorecam_matches_pytorch_grad_cam(cases, record, model_name):
     from its ``get_cam_weights``; they are combined with vlx's documented rule
     ``ReLU(sum_c w_c ReLU(A_c))``. The peer's own map (raw activations) is recorded for reference."""
     model, x, name, module, target, reshape = cases[model_name]
+    x = small(model_name, x)
     a = ours("scorecam", model, x, name, target, batch_size=64)
     cam = ScoreCAM(model=Logits(model), target_layers=[module], reshape_transform=reshape)
     cam.batch_size = 64
