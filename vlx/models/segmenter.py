@@ -226,8 +226,11 @@ class SegmentAnythingSam:
         if boxes is not None:
             bx = p.transform.apply_boxes_torch(torch.as_tensor(boxes, dtype=torch.float32, device=dev), self._hw)
         masks, iou, low = p.predict_torch(pts, lab, boxes=bx, multimask_output=multimask, return_logits=True)
-        return MaskPrediction((masks > p.model.mask_threshold).cpu().numpy(), iou.float().cpu().numpy(),
-                              _stability(low.float()).cpu().numpy())
+        iou, stab = iou.float(), _stability(low.float())
+        keep = masks > p.model.mask_threshold
+        if min_quality is not None:   # candidates below either threshold come back empty, as HFSam's
+            keep &= ((iou >= min_quality[0]) & (stab >= min_quality[1]))[..., None, None]
+        return MaskPrediction(keep.cpu().numpy(), iou.cpu().numpy(), stab.cpu().numpy())
 
 
 def load_segmenter(spec: str, device: str | torch.device = "cpu") -> PromptSegmenter:

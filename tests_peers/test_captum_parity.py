@@ -1,0 +1,159 @@
+"""vlx's gradient and perturbation methods against captum's implementations of the same
+definitions, on EfficientNet-Lite0 (the cat photo) and a tiny ViT. Beyond tests/test_captum_agreement.py
+(rank correlation on a planted CNN), these compare values: max abs difference relative to the
+map's largest magnitude, and the Pearson correlation.
+
+Matched definitions:
+- saliency = captum ``Saliency(abs=True)``, max over colour channels;
+- input × gradient = ``InputXGradient``, summed over channels;
+- IG = ``IntegratedGradients`` (zero baseline, Gauss-Legendre, same steps), summed;
+- SmoothGrad over input × gradient = ``NoiseTunnel(InputXGradient, "smoothgrad")`` with
+  ``stdevs = noise_level * (max(x) - min(x))``: captum draws its noise with ``torch.normal`` from
+  the global generator, one ``(n, 3, h, w)`` draw; seeding it with vlx's seed gives the same noise
+  as vlx's ``randn`` draw, so the maps agree to float precision (the mean over samples commutes
+  with the channel sum, which it does not for saliency's channel max);
+- occlusion = ``Occlusion`` (window over all channels, zero baseline);
+- feature ablation = ``FeatureAblation`` over a grid of square cells: vlx's occlusion with
+  ``stride == window`` is that ablation;
+- LIME = ``Lime`` with the same players (vlx's superpixels as ``feature_mask``), the same
+  coalitions (fed through ``perturb_func``), the same kernel (exponential of the cosine distance,
+  width 0.25), the same baseline (per-channel mean) and the same surrogate (ridge, ``alpha=1``,
+  with intercept);
+- KernelSHAP: captum samples coalitions its own way, so vlx's exact values (every coalition
+  enumerated) are compared with captum's estimate from many samples by correlation (shap gives
+  the exact oracle: test_shap_parity.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from captum.attr import (FeatureAblation, InputXGradient, IntegratedGradients, KernelShap, Lime, NoiseTunnel,
+                         Occlusion, Saliency)
+from captum._utils.models.linear_model import SkLearnRidge
+from captum.attr._core.lime import get_exp_kernel_similarity_function
+
+import vlx.attribute  # noqa: F401
+from vlx.attribute.base import get_method
+from vlx.attribute.perturb import make_baseline, superpixel_players
+from vlx.types import ClassTarget
+
+from conftest import pearson, smooth_input
+
+
+@pytest.fixture(scope="module")
+def cases(effnet, chelsea_input, tiny_vit):
+    out = {}
+    for name, model, x in (("effnet-lite0", effnet, chelsea_input), ("tiny-vit", tiny_vit, smooth_input(seed=1))):
+        with torch.no_grad():
+            out[name] = (model, x, int(model.logits(x).argmax()))
+    return out
+
+
+def compare(record, method: str, model_name: str, ours: torch.Tensor, theirs: torch.Tensor,
+            rel_tol: float = 1e-4, min_corr: float | None = None) -> None:
+    ours, theirs = ours.detach().double(), theirs.detach().double()
+    assert ours.shape == theirs.shape, (ours.shape, theirs.shape)
+    scale = float(theirs.abs().max())
+    assert scale > 0, "captum's map is all zeros: the comparison would be vacuous"
+    rel = float((ours - theirs).abs().max()) / scale
+    corr = pearson(ours.numpy(), theirs.numpy())
+    record("captum", method, model_name, max_abs_rel=rel, corr=corr)
+    if min_corr is None:
+        assert rel < rel_tol, (method, model_name, rel, corr)
+    else:
+        assert corr >= min_corr, (method, model_name, rel, corr)
+
+
+@pytest.mark.parametrize("model_name", ["effnet-lite0", "tiny-vit"])
+def test_saliency_and_input_x_gradient(cases, record, model_name):
+    model, x, t = cases[model_name]
+    compare(record, "saliency", model_name, get_method("saliency").attribute(model, x, ClassTarget(t)),
+            Saliency(model.logits).attribute(x, target=t, abs=True).amax(1))
+    compare(record, "input_x_gradient", model_name,
+            get_method("input_x_gradient").attribute(model, x, ClassTarget(t)),
+            InputXGradient(model.logits).attribute(x, target=t).sum(1))
+
+
+@pytest.mark.parametrize("model_name", ["effnet-lite0", "tiny-vit"])
+def test_integrated_gradients(cases, record, model_name):
+    model, x, t = cases[model_name]
+    steps = 16 if model_name == "effnet-lite0" else 64
+    ours = get_method("integrated_gradients", n_steps=steps, batch_size=16).attribute(model, x, ClassTarget(t))
+    theirs = IntegratedGradients(model.logits).attribute(x, baselines=torch.zeros_like(x), target=t, n_steps=steps,
+                                                         method="gausslegendre", internal_batch_size=16)
+    compare(record, "integrated_gradients", model_name, ours, theirs.sum(1))
+
+
+@pytest.mark.parametrize("model_name", ["effnet-lite0", "tiny-vit"])
+def test_smoothgrad_with_matched_noise(cases, record, model_name):
+    model, x, t = cases[model_name]
+    n, level, seed = 8, 0.15, 5
+    ours = get_method("smoothgrad", base="input_x_gradient", n_samples=n, noise_level=level, seed=seed,
+                      batch_size=n).attribute(model, x, ClassTarget(t))
+    torch.manual_seed(seed)
+    theirs = NoiseTunnel(InputXGradient(model.logits)).attribute(
+        x, nt_type="smoothgrad", nt_samples=n, nt_samples_batch_size=n,
+        stdevs=level * float(x.max() - x.min()), target=t)
+    compare(record, "smoothgrad(input_x_gradient)", model_name, ours, theirs.sum(1))
+
+
+@pytest.mark.parametrize("model_name", ["effnet-lite0", "tiny-vit"])
+def test_occlusion(cases, record, model_name):
+    model, x, t = cases[model_name]
+    win, stride = (56, 28) if model_name == "effnet-lite0" else (8, 4)
+    ours = get_method("occlusion", window=win, stride=stride, batch_size=1).attribute(model, x, ClassTarget(t))
+    theirs = Occlusion(model.logits).attribute(x, sliding_window_shapes=(3, win, win), strides=(3, stride, stride),
+                                               baselines=0.0, target=t)
+    compare(record, "occlusion", model_name, ours, theirs[:, 0])
+
+
+@pytest.mark.parametrize("model_name", ["effnet-lite0", "tiny-vit"])
+def test_feature_ablation_on_a_grid(cases, record, model_name):
+    model, x, t = cases[model_name]
+    cell = 32 if model_name == "effnet-lite0" else 8
+    h, w = x.shape[-2:]
+    ids = (torch.arange(h)[:, None] // cell) * (w // cell) + torch.arange(w)[None, :] // cell
+    ours = get_method("occlusion", window=cell, stride=cell, batch_size=1).attribute(model, x, ClassTarget(t))
+    theirs = FeatureAblation(model.logits).attribute(x, baselines=0.0, target=t,
+                                                     feature_mask=ids[None, None].expand(1, 3, h, w))
+    compare(record, "feature_ablation(grid)", model_name, ours, theirs[:, 0])
+
+
+@pytest.mark.parametrize("model_name", ["effnet-lite0", "tiny-vit"])
+def test_lime_same_players_coalitions_kernel_and_surrogate(cases, record, model_name):
+    model, x, t = cases[model_name]
+    n_seg, n_samples, seed = 16, 96, 3
+    lime = get_method("lime", n_segments=n_seg, n_samples=n_samples, seed=seed)
+    ours = lime.attribute(model, x, ClassTarget(t))[0]
+    players = superpixel_players(model, x[0], n_seg)
+    p = int(players.max()) + 1
+    z, _ = lime.coalitions(p, torch.Generator().manual_seed(seed))   # the coalitions vlx scored, in order
+    rows = iter(z.tolist())
+
+    def perturb(_inp, **_kw):
+        return torch.tensor([next(rows)])
+
+    theirs = Lime(model.logits, interpretable_model=SkLearnRidge(alpha=1.0),
+                  similarity_func=get_exp_kernel_similarity_function("cosine", kernel_width=lime.kernel_width),
+                  perturb_func=perturb).attribute(
+        x, target=t, baselines=make_baseline(x, "mean"), feature_mask=players[None, None].expand_as(x),
+        n_samples=n_samples, perturbations_per_eval=16)[0, 0]
+    compare(record, "lime", model_name, ours, theirs, rel_tol=1e-3)
+
+
+@pytest.mark.slow
+def test_kernelshap_exact_vs_captum_sampled(cases, record):
+    model, x, t = cases["tiny-vit"]
+    ks = get_method("kernelshap", n_segments=12, n_samples=4096)
+    ours = ks.attribute(model, x, ClassTarget(t))[0]
+    players = superpixel_players(model, x[0], 12)
+    p = int(players.max()) + 1
+    assert 2 ** p - 2 <= 4096, p
+    torch.manual_seed(0)
+    theirs = KernelShap(model.logits).attribute(x, baselines=make_baseline(x, "mean"), target=t,
+                                                feature_mask=players[None, None].expand_as(x), n_samples=3000,
+                                                perturbations_per_eval=250)[0, 0]
+    per = lambda m: torch.stack([m[players == s][0] for s in range(p)])  # noqa: E731
+    compare(record, "kernelshap(exact vs sampled)", "tiny-vit", per(ours), per(theirs), min_corr=0.95)
