@@ -26,7 +26,7 @@ from PIL import Image
 
 from vlx.mllm.adapter import MLLMInputs
 from vlx.mllm.layout import ImageLayout, Tile, single_grid, square_pad_box
-from vlx.models.hub import from_pretrained
+from vlx.models.hub import IMAGE_PROCESSOR_FILES, TOKENIZER_FILES, from_pretrained
 from vlx.types import ImageInput
 
 
@@ -35,15 +35,18 @@ def load_processor(family: str, ref: str, tokenizer: Any, config: Any) -> Any:
     if family in ("llava", "llava_next"):
         from transformers import AutoProcessor
 
-        return from_pretrained(AutoProcessor.from_pretrained, ref, "MLLM processor")
+        return from_pretrained(AutoProcessor.from_pretrained, ref, "MLLM processor",
+                               (TOKENIZER_FILES, IMAGE_PROCESSOR_FILES))
     if family in ("qwen2_vl", "qwen2_5_vl"):
         from transformers import Qwen2VLImageProcessorPil
 
         return SimpleNamespace(image_processor=from_pretrained(Qwen2VLImageProcessorPil.from_pretrained, ref,
-                                                               "MLLM image processor"), tokenizer=tokenizer)
+                                                               "MLLM image processor", (IMAGE_PROCESSOR_FILES,)),
+                               tokenizer=tokenizer)
     from transformers import Idefics3ImageProcessorPil, Idefics3Processor
 
-    image_proc = from_pretrained(Idefics3ImageProcessorPil.from_pretrained, ref, "MLLM image processor")
+    image_proc = from_pretrained(Idefics3ImageProcessorPil.from_pretrained, ref, "MLLM image processor",
+                                 (IMAGE_PROCESSOR_FILES,))
     v = config.vision_config
     seq_len = (v.image_size // v.patch_size) ** 2 // config.scale_factor ** 2
     return Idefics3Processor(image_processor=image_proc, tokenizer=tokenizer, image_seq_len=seq_len)

@@ -8,7 +8,6 @@ tokenizer (same prompt expansion as the processors)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,7 +15,7 @@ import torch
 from vlx.errors import UsageError
 from vlx.mllm import families
 from vlx.mllm.adapter import MLLM, MLLMInputs, MLLMOutput
-from vlx.models.hub import from_pretrained
+from vlx.models.hub import CONFIG_FILES, TOKENIZER_FILES, WEIGHT_FILES, display_name, from_pretrained
 from vlx.types import ImageInput
 
 SUPPORTED = ("llava", "llava_next", "qwen2_vl", "qwen2_5_vl", "idefics3", "smolvlm")
@@ -112,13 +111,12 @@ def load_hf_mllm(ref: str, device: torch.device) -> HFMLLM:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    config = from_pretrained(AutoConfig.from_pretrained, ref, "MLLM")
+    config = from_pretrained(AutoConfig.from_pretrained, ref, "MLLM", (CONFIG_FILES,))
     family = getattr(config, "model_type", "")
     if family not in SUPPORTED:
         raise UsageError(f"MLLM {ref!r} is a {family or 'unknown'} model; vlx explains {', '.join(SUPPORTED)}.")
-    model = from_pretrained(AutoModelForImageTextToText.from_pretrained, ref, "MLLM", attn_implementation="eager")
-    tokenizer = from_pretrained(AutoTokenizer.from_pretrained, ref, "MLLM")
+    model = from_pretrained(AutoModelForImageTextToText.from_pretrained, ref, "MLLM", (CONFIG_FILES, WEIGHT_FILES),
+                            attn_implementation="eager")
+    tokenizer = from_pretrained(AutoTokenizer.from_pretrained, ref, "MLLM tokenizer", (TOKENIZER_FILES,))
     processor = families.load_processor(family, ref, tokenizer, config)
-    name = f"hf:{ref}"
-    return HFMLLM(model, tokenizer, processor, name if not Path(ref).exists() else f"hf:{Path(ref).name}", family,
-                  device)
+    return HFMLLM(model, tokenizer, processor, f"hf:{display_name(ref)}", family, device)

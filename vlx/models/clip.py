@@ -1,13 +1,12 @@
 """CLIP through transformers (``CLIPModel`` + its tokenizer), by hub id or local folder
-(``hf:<id or path>``). Images are resized and normalised here from the saved
-``preprocessor_config.json`` (read as JSON), so neither torchvision nor an image-processor
-class is needed; a non-square image is padded to a square with its mean colour first, so a
+(``hf:<id or path>``). Images are resized and normalised here in torch with the settings of
+the model's own image processor (loaded by transformers, PIL backend), so torchvision is not
+needed; a non-square image is padded to a square with its mean colour first, so a
 region is neither cropped away nor distorted."""
 
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -88,18 +87,19 @@ def _load(spec: str, device: str) -> ClipModel:
     from transformers import AutoConfig, AutoTokenizer, CLIPModel
     from transformers.utils import logging as hf_logging
 
-    from vlx.models.hf import _preprocess_for
+    from vlx.models.hf import preprocess_for
+    from vlx.models.hub import CONFIG_FILES, TOKENIZER_FILES, WEIGHT_FILES, display_name
 
     hf_logging.disable_progress_bar()
     ref = spec[3:] if spec.startswith("hf:") else spec
     if not ref:
         raise UsageError("empty CLIP spec; use clip:hf:<hub id or folder>.")
-    config = from_pretrained(AutoConfig.from_pretrained, ref, "CLIP model")
+    config = from_pretrained(AutoConfig.from_pretrained, ref, "CLIP model", (CONFIG_FILES,))
     if getattr(config, "model_type", "") != "clip":
         raise UsageError(f"{ref!r} is a {getattr(config, 'model_type', '?')!r} model, not CLIP; "
                          "the clip describer needs a CLIPModel (e.g. openai/clip-vit-base-patch32).")
-    model = from_pretrained(CLIPModel.from_pretrained, ref, "CLIP model")
-    tokenizer = from_pretrained(AutoTokenizer.from_pretrained, ref, "CLIP tokenizer")
-    pre = _preprocess_for(ref, config.vision_config)
-    name = f"hf:{Path(ref).name if Path(ref).exists() else ref}"
+    model = from_pretrained(CLIPModel.from_pretrained, ref, "CLIP model", (CONFIG_FILES, WEIGHT_FILES))
+    tokenizer = from_pretrained(AutoTokenizer.from_pretrained, ref, "CLIP tokenizer", (TOKENIZER_FILES,))
+    pre = preprocess_for(ref, "clip", config.vision_config, "CLIP image processor")
+    name = f"hf:{display_name(ref)}"
     return ClipModel(model, tokenizer, pre, name, torch.device(device))

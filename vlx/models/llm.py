@@ -12,7 +12,7 @@ import torch
 
 from vlx.device import resolve_device
 from vlx.errors import ModelNotAvailable, UsageError
-from vlx.models.hub import from_pretrained
+from vlx.models.hub import CONFIG_FILES, TOKENIZER_FILES, WEIGHT_FILES, from_pretrained
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_LLM = "smollm2"
@@ -85,6 +85,6 @@ def _load(spec: str, device: str) -> TextGenerator:
     prefix, _, ref = spec.partition(":")
     if prefix != "hf" or not ref:
         raise UsageError(f"unknown LLM {spec!r}; use smollm2 (embedded) or hf:<hub id or folder>.")
-    tok = from_pretrained(AutoTokenizer.from_pretrained, ref, "LLM")
-    model = from_pretrained(AutoModelForCausalLM.from_pretrained, ref, "LLM")
+    tok = from_pretrained(AutoTokenizer.from_pretrained, ref, "LLM tokenizer", (TOKENIZER_FILES,))
+    model = from_pretrained(AutoModelForCausalLM.from_pretrained, ref, "LLM", (CONFIG_FILES, WEIGHT_FILES))
     return TextGenerator(model, tok, spec, torch.device(device))

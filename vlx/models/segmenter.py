@@ -246,29 +246,34 @@ def load_segmenter(spec: str, device: str | torch.device = "cpu") -> PromptSegme
 
 
 def _load_hf(ref: str, device: torch.device) -> HFSam:
+    """``SamModel`` / ``Sam2Model`` and its image-processor settings through transformers'
+    loaders (folder or hub id; any processor-file layout)."""
     from transformers import AutoConfig, SamModel
+    from transformers.utils import logging as hf_logging
 
-    from vlx.models.hub import from_pretrained
+    from vlx.models.hub import CONFIG_FILES, WEIGHT_FILES, display_name, from_pretrained
 
+    hf_logging.disable_progress_bar()
     try:
-        config = from_pretrained(AutoConfig.from_pretrained, ref, "SAM model")
-    except ValueError as e:  # a model_type this transformers does not know (e.g. sam2 on an old one)
+        config = from_pretrained(AutoConfig.from_pretrained, ref, "SAM model", (CONFIG_FILES,))
+    except UsageError as e:  # a model_type this transformers does not know (e.g. sam2 on an old one)
         raise UsageError(f"hf:{ref}: this transformers ({_transformers_version()}) cannot read its config "
-                         f"({str(e).splitlines()[0]}); SAM 2 needs a transformers with Sam2Model.") from None
+                         f"({e}); SAM 2 needs a transformers with Sam2Model.") from e
+    name = f"hf:{display_name(ref)}"
     if config.model_type == "sam2":
         try:
             from transformers import Sam2Model
-        except ImportError:
+        except ImportError as e:
             raise UsageError(f"hf:{ref} is SAM 2, but this transformers ({_transformers_version()}) has no "
-                             "Sam2Model; upgrade transformers or use a SAM (v1) model.") from None
-        model = from_pretrained(Sam2Model.from_pretrained, ref, "SAM 2 model")
-        longest, mean, std = _processor_settings(ref, _side(config.prompt_encoder_config.image_size))
-        return HFSam2(model, f"hf:{ref}", device, longest, mean, std)
+                             "Sam2Model; upgrade transformers or use a SAM (v1) model.") from e
+        model = from_pretrained(Sam2Model.from_pretrained, ref, "SAM 2 model", (CONFIG_FILES, WEIGHT_FILES))
+        longest, mean, std = _processor_settings(ref, "sam2", _side(config.prompt_encoder_config.image_size))
+        return HFSam2(model, name, device, longest, mean, std)
     if config.model_type != "sam":
         raise UsageError(f"hf:{ref} is a {config.model_type!r} model, not SAM (model_type 'sam' or 'sam2').")
-    model = from_pretrained(SamModel.from_pretrained, ref, "SAM model")
-    longest, mean, std = _processor_settings(ref, int(config.vision_config.image_size))
-    return HFSam(model, f"hf:{ref}", device, longest, mean, std)
+    model = from_pretrained(SamModel.from_pretrained, ref, "SAM model", (CONFIG_FILES, WEIGHT_FILES))
+    longest, mean, std = _processor_settings(ref, "sam", int(config.vision_config.image_size))
+    return HFSam(model, name, device, longest, mean, std)
 
 
 def _side(size: int | list | tuple) -> int:
@@ -282,24 +287,15 @@ def _transformers_version() -> str:
     return f"transformers {transformers.__version__}"
 
 
-def _processor_settings(ref: str, default_longest: int) -> tuple[int, tuple, tuple]:
-    """Longest side, mean and std from the folder's or cache's ``preprocessor_config.json``."""
-    import json
-    from pathlib import Path
+def _processor_settings(ref: str, model_type: str, default_longest: int) -> tuple[int, tuple, tuple]:
+    """Longest side, mean and std of the model's image processor, as transformers loads it
+    (``vlx.models.processing``; SAM: ``size = {"longest_edge": n}``, SAM 2: ``{"height": n, "width": n}``)."""
+    from vlx.models.processing import image_processor_settings
 
-    path = Path(ref).expanduser() / "preprocessor_config.json"
-    if not path.exists():
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
-
-        try:
-            path = Path(hf_hub_download(ref, "preprocessor_config.json", local_files_only=True))
-        except (LocalEntryNotFoundError, EntryNotFoundError, OSError):
-            return default_longest, SAM_MEAN, SAM_STD  # no processor config cached: SAM's published defaults
-    cfg = json.loads(path.read_text())
-    size = cfg.get("size") or {}  # SAM: {"longest_edge": n}; SAM 2: {"height": n, "width": n}
-    longest = int(size.get("longest_edge", size.get("height", default_longest)))
-    return longest, tuple(cfg.get("image_mean", SAM_MEAN)), tuple(cfg.get("image_std", SAM_STD))
+    cfg = image_processor_settings(ref, model_type, "SAM image processor")
+    size = cfg.get("size") or {}
+    longest = int(size.get("longest_edge") or size.get("height") or default_longest)
+    return longest, tuple(cfg.get("image_mean") or SAM_MEAN), tuple(cfg.get("image_std") or SAM_STD)
 
 
 def _load_segment_anything(ref: str, device: torch.device) -> SegmentAnythingSam:

@@ -8,9 +8,7 @@ torchvision is missing."""
 from __future__ import annotations
 
 import importlib.util
-import json
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +16,8 @@ import torch
 
 from vlx.device import resolve_device
 from vlx.errors import UsageError
-from vlx.models.hub import from_pretrained
+from vlx.models.hub import (CONFIG_FILES, IMAGE_PROCESSOR_FILES, TOKENIZER_FILES, WEIGHT_FILES, display_name,
+                            from_pretrained)
 
 #: model_type → transformers class name. ``captioner``: continues a text prefix (no chat).
 MODEL_CLASSES: dict[str, str] = {
@@ -144,16 +143,16 @@ def _load(spec: str, device: str) -> VisionLanguageModel:
     ref = spec[3:] if spec.startswith("hf:") else spec
     if not ref:
         raise UsageError("empty VLM spec; use vlm:hf:<hub id or folder>.")
-    config = from_pretrained(AutoConfig.from_pretrained, ref, "VLM")
+    config = from_pretrained(AutoConfig.from_pretrained, ref, "VLM", (CONFIG_FILES,))
     family = getattr(config, "model_type", "")
     if family not in MODEL_CLASSES:
         raise UsageError(f"{ref!r} is a {family!r} model; the vlm describer supports "
                          f"{', '.join(sorted(MODEL_CLASSES))}.")
     cls = getattr(transformers, MODEL_CLASSES[family])
     dtype = torch.float32 if device == "cpu" else "auto"
-    model = from_pretrained(cls.from_pretrained, ref, "VLM", dtype=dtype)
+    model = from_pretrained(cls.from_pretrained, ref, "VLM", (CONFIG_FILES, WEIGHT_FILES), dtype=dtype)
     processor = _processor(ref, family)
-    name = f"hf:{Path(ref).name if Path(ref).exists() else ref}"
+    name = f"hf:{display_name(ref)}"
     return VisionLanguageModel(model, processor, family, name, torch.device(device))
 
 
@@ -163,36 +162,18 @@ def _processor(ref: str, family: str):
     from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
     from transformers.utils import is_torchvision_available
 
+    from vlx.models.processing import processor_settings
+
     kw = {} if is_torchvision_available() else {"backend": "pil"}  # "pil" would also reach video processors
     # SmolVLMProcessor also needs the num2words package; Idefics3's prompt format is the same.
     needs_composing = family in _QWEN | {"smolvlm"} and not is_torchvision_available() or (
         family == "smolvlm" and importlib.util.find_spec("num2words") is None)
+    files = (TOKENIZER_FILES, IMAGE_PROCESSOR_FILES)
     if not needs_composing:
-        return from_pretrained(AutoProcessor.from_pretrained, ref, "VLM processor", **kw)
-    tok = from_pretrained(AutoTokenizer.from_pretrained, ref, "VLM tokenizer")
-    image = from_pretrained(AutoImageProcessor.from_pretrained, ref, "VLM image processor", **kw)
-    extra = _json_file(ref, "processor_config.json")
-    template = _chat_template(ref) or getattr(tok, "chat_template", None)
+        return from_pretrained(AutoProcessor.from_pretrained, ref, "VLM processor", files, **kw)
+    tok = from_pretrained(AutoTokenizer.from_pretrained, ref, "VLM tokenizer", (TOKENIZER_FILES,))
+    image = from_pretrained(AutoImageProcessor.from_pretrained, ref, "VLM image processor",
+                            (IMAGE_PROCESSOR_FILES,), **kw)
+    extra = processor_settings(ref, "VLM processor")
+    template = extra.get("chat_template") or getattr(tok, "chat_template", None)
     return ComposedProcessor(tok, image, template, family, extra.get("image_seq_len"))
-
-
-def _json_file(ref: str, filename: str) -> dict[str, Any]:
-    """A JSON file of the model's folder or cached repository, ``{}`` when it has none."""
-    from transformers.utils import cached_file
-
-    path = from_pretrained(lambda r, **kw: cached_file(r, filename, _raise_exceptions_for_missing_entries=False,
-                                                       **kw), ref, "VLM")
-    return json.loads(Path(path).read_text()) if path else {}
-
-
-def _chat_template(ref: str) -> str | None:
-    """The processor's chat template (``chat_template.jinja`` or ``chat_template.json``), if any."""
-    from transformers.utils import cached_file
-
-    for filename in ("chat_template.jinja", "chat_template.json"):
-        path = from_pretrained(lambda r, **kw: cached_file(r, filename, _raise_exceptions_for_missing_entries=False,
-                                                           **kw), ref, "VLM")
-        if path:
-            text = Path(path).read_text()
-            return json.loads(text)["chat_template"] if filename.endswith(".json") else text
-    return None
