@@ -1,5 +1,6 @@
 """Check a text against the fact sheet: every percentage, region reference and class name it
-states must match the measured facts.
+states must match the measured facts, and every other word must belong to the closed vocabulary of
+claims vlx measures (``claims.py``), so a text that says anything nobody measured is rejected.
 
 A percentage's kind is read from the words of its clause ("of the image" → area, "attribution"
 → mass, "blur"/"remove" → confidence after removal, "confidence" → the prediction's confidence)
@@ -15,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from vlx.regions.geometry import COLS, ROWS
+from vlx.verbalize.claims import score_of_name_before, unsupported_words
 from vlx.verbalize.facts import FactSheet
 from vlx.verbalize.format import pct
 
@@ -27,7 +29,7 @@ _KINDS = (  # (kind, keywords); the keyword nearest to the number wins
     ("after", ("blur", "remov", "without", "hidden", "hiding", "mask", "occlud", "drop", "lower", "falls", "fall")),
     ("area", ("of the image", "image", "area", "covers", "covering", "size", "pixels")),
     ("mass", ("attribution", "holds", "evidence", "importance", "relevance", "share", "heat", "saliency")),
-    ("confidence", ("confidence", "confident", "probability", "predict", "certain", "sure", "score", "accuracy")),
+    ("confidence", ("confidence", "confident", "probability", "predict", "score", "likel", "chance")),
 )
 _STOP_LABEL_WORDS = {"image", "model", "region", "centre", "center", "photo", "picture"}
 
@@ -61,13 +63,24 @@ def normalize(text: str) -> str:
     return t.replace("centre-centre", "centre")
 
 
+CHECKED = ("every number, and what it measures (a probability, an area, an attribution share, the "
+           "confidence with a region blurred out)", "the region each number is about", "every class and "
+           "concept name", "every other word, against the vocabulary of what vlx measures")
+
+
 def verify(text: str, sheet: FactSheet) -> CheckResult:
     """Check ``text`` against ``sheet``; returns the verdict and, when ``corrected``, the text
-    with each wrong number replaced by the measured one."""
+    with each wrong number replaced by the measured one. What is checked is ``CHECKED``."""
+    from vlx.verbalize.template import method_display_name
+
     t = normalize(text)
     issues: list[str] = []
     claims = correct = 0
     fixable = True
+    for word in unsupported_words(t, sheet, method_display_name(sheet.method)):
+        claims += 1
+        issues.append(f"says {word!r}, which is not a fact vlx measured")
+        fixable = False
     positions = [r.position for r in sheet.regions]
 
     refs = _region_refs(t, positions)
@@ -97,7 +110,19 @@ def verify(text: str, sheet: FactSheet) -> CheckResult:
         kind = _kind(t, m.start(), m.end())
         cands = _region_before(refs, m.start())
         expected = [v for v in (_expected(sheet, kind, r) for r in cands) if v is not None]
-        ok = any(_same(stated, v) for v in (expected or _all_values(sheet)))
+        if kind == "confidence" and not sheet.is_top and sheet.prediction.scores:
+            expected = [sheet.target_score, sheet.prediction.scores[0]]   # the explained or the top class
+        named = score_of_name_before(t, m.start(), sheet) if kind is None else []
+        if kind is None and not named:
+            kind = _kind(t, m.start(), m.end(), bounds=r"[.;!?]")      # a keyword elsewhere in the sentence
+            expected = [v for v in (_expected(sheet, kind, r) for r in cands) if v is not None]
+        if named:
+            expected, kind = named, "probability"
+        elif kind is None:
+            issues.append(f"states {stated}% without saying what it measures")
+            fixable = False
+            continue
+        ok = any(_same(stated, v) for v in expected)
         if ok:
             correct += 1
             continue
@@ -182,15 +207,16 @@ def _region_before(refs, offset: int) -> tuple[int, ...]:
     return before[-1] if before else (1,)
 
 
-def _clause(text: str, start: int, end: int) -> tuple[str, str]:
-    """The words of the clause before and after a number (bounded by . ; , ( ) and dashes)."""
-    left = re.split(r"[.;,()\u2014]", text[:start])[-1].lower()
-    right = re.split(r"[.;,()\u2014]", text[end:])[0].lower()
+def _clause(text: str, start: int, end: int, bounds: str = r"[.;,()\u2014]") -> tuple[str, str]:
+    """The words of the clause before and after a number (bounded by ``bounds``: . ; , ( ) and
+    dashes by default)."""
+    left = re.split(bounds, text[:start])[-1].lower()
+    right = re.split(bounds, text[end:])[0].lower()
     return left, right
 
 
-def _kind(text: str, start: int, end: int) -> str | None:
-    left, right = _clause(text, start, end)
+def _kind(text: str, start: int, end: int, bounds: str = r"[.;,()\u2014]") -> str | None:
+    left, right = _clause(text, start, end, bounds)
     best: tuple[int, str] | None = None
     for kind, words in _KINDS:
         for w in words:
@@ -222,19 +248,6 @@ def _expected(sheet: FactSheet, kind: str | None, region: int) -> float | None:
         return None
     r = sheet.regions[region - 1]
     return {"area": r.area_fraction, "mass": r.attribution_mass, "after": r.score_after_removal}[kind]
-
-
-def _all_values(sheet: FactSheet) -> list[float]:
-    vals = [sheet.target_score, *sheet.prediction.scores]
-    if sheet.other_score is not None:
-        vals.append(sheet.other_score)
-    for r in sheet.regions:
-        vals += [r.area_fraction, r.attribution_mass]
-        if r.score_after_removal is not None:
-            vals.append(r.score_after_removal)
-        if r.description is not None:
-            vals += list(r.description.label_scores)
-    return vals
 
 
 def _same(stated: str, value: float | None) -> bool:
