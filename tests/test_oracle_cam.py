@@ -148,7 +148,7 @@ def bilinear(img: np.ndarray, size: int) -> np.ndarray:
     return rows[..., i0] * (1 - f) + rows[..., i1] * f
 
 
-def scorecam(p, x, A, kind, targets, class_of_weights=None):
+def scorecam(p, x, A, kind, targets, class_of_weights=None, subset=None):
     # Wang et al. (Algorithm 1, as pytorch-grad-cam): mask_k = minmax(upsample(A_k)); the channel
     # weight is the softmax over channels of the target logit of x * mask_k; the map combines the
     # channels' positive parts (vlx's documented variant; A >= 0 here, so the same as the paper).
@@ -158,6 +158,7 @@ def scorecam(p, x, A, kind, targets, class_of_weights=None):
         lo, hi = up.min((1, 2), keepdims=True), up.max((1, 2), keepdims=True)
         m = np.where(hi > lo, (up - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0)
         masked = x[i][None] * m[:, None]                           # (K, 3, S, S)
+        # (``subset``: A holds only those channels; masks and weights are over them alone.)
         logits = np_logits(p, np_layer(p, masked), kind)
         s = logits[:, t if class_of_weights is None else class_of_weights]
         alpha = np.exp(s - s.max())
@@ -166,7 +167,7 @@ def scorecam(p, x, A, kind, targets, class_of_weights=None):
     return np.stack(out)
 
 
-def ablationcam(p, A, kind, targets):
+def ablationcam(p, A, kind, targets, subset=None):
     # Desai & Ramaswamy: weight_k = (y - y_k) / y with y_k the score with channel k zeroed
     # (in every token, CLS included, for the ViT); vlx divides by |y| (same when y > 0).
     y = np_logits(p, A, kind)
@@ -174,6 +175,9 @@ def ablationcam(p, A, kind, targets):
     for i, t in enumerate(targets):
         ws = []
         for k in range(A.shape[1]):
+            if subset is not None and k not in subset[i]:
+                ws.append(0.0)          # not ablated: weight 0
+                continue
             Ak = A[i:i + 1].copy()
             Ak[:, k] = 0
             cls = p.cls.copy()
@@ -282,3 +286,68 @@ def test_planted_model_tells_variants_apart(models):
     for c in range(3):
         variant = scorecam(p, x, A, "cnn", TARGETS, class_of_weights=c)
         assert far(sc, variant), c
+
+
+# -- fewer passes: Score-CAM and Ablation-CAM on the channels that matter -----------------------
+
+def scorecam_on(p, x, A, kind, targets, chosen):
+    """Score-CAM restricted to the channel sets ``chosen[i]`` (softmax over those only)."""
+    out = []
+    for i, t in enumerate(targets):
+        sub = A[i:i + 1, chosen[i]]
+        out.append(scorecam(p, x[i:i + 1], sub, kind, (t,), subset=chosen[i])[0])
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("method", ["scorecam", "ablationcam"])
+def test_fast_cams_with_all_channels_equal_the_full_method(models, method):
+    model, x = models["cnn"], inputs(seed=5)
+    full = get_method(method, batch_size=4).attribute(model, x, ClassTarget(TARGETS), "features")
+    for k in (6, 100):
+        for rank in ("gradient", "mass"):
+            fast = get_method(method, batch_size=4, channels=k, rank=rank).attribute(
+                model, x, ClassTarget(TARGETS), "features")
+            assert torch.equal(fast, full), (method, k, rank)
+
+
+@pytest.mark.parametrize("kind", ["cnn", "vit"])
+def test_fast_cams_score_the_top_channels(models, kind):
+    """``channels=3`` of 6: the channels chosen are the top 3 of the documented key, computed here
+    in closed form; the map is the method restricted to them (others weigh 0)."""
+    model = models[kind]
+    p = model.module.params
+    x = inputs(seed=6)
+    xn = x.double().numpy()
+    A = np_layer(p, xn)
+    G = np_grads(p, A, coefs(TARGETS))
+    keys = {
+        "gradient": {"scorecam": (relu(G) * relu(A)).sum((2, 3)),
+                     "ablationcam": np.abs((G * A).sum((2, 3)))},
+        "mass": {"scorecam": relu(A).sum((2, 3)), "ablationcam": relu(A).sum((2, 3))},
+    }
+    full_abl = ablationcam(p, A, kind, TARGETS)
+    for rank, per_method in keys.items():
+        for method, key in per_method.items():
+            mass = relu(A).sum((2, 3))
+            # top 3 by key; ties by mass, then by index
+            chosen = [sorted(np.lexsort((np.arange(6), -mass[i], -key[i]))[:3].tolist()) for i in range(2)]
+            ours = vlx_map(model, method, x, ClassTarget(TARGETS), batch_size=2, channels=3, rank=rank)
+            if method == "scorecam":
+                expected = scorecam_on(p, xn, A, kind, TARGETS, chosen)
+            else:
+                expected = ablationcam(p, A, kind, TARGETS, subset=chosen)
+            assert_close(ours, expected, f"{method} {rank} {kind}")
+            assert not np.allclose(expected, scorecam(p, xn, A, kind, TARGETS) if method == "scorecam" else full_abl)
+
+
+def test_cam_options_are_checked():
+    for method in ("gradcam", "gradcampp", "xgradcam", "hirescam", "layercam", "eigencam"):
+        with pytest.raises(TypeError):
+            get_method(method, batch_size=4)
+    for method in ("scorecam", "ablationcam"):
+        with pytest.raises(TypeError):
+            get_method(method, n_samples=4)
+        with pytest.raises(ValueError):
+            get_method(method, channels=0)
+        with pytest.raises(ValueError):
+            get_method(method, rank="random")

@@ -37,6 +37,10 @@ class GradientBase(AttributionMethod):
 
     needs_gradients = True
 
+    def __init__(self) -> None:
+        """Saliency and input × gradient take no options (an unknown one is a TypeError)."""
+        super().__init__()
+
     @staticmethod
     def gradients(model: ImageClassifier, x: torch.Tensor, target: Target) -> tuple[torch.Tensor, torch.Tensor]:
         """Gradient of the target score w.r.t. ``x`` ``(B, 3, h, w)`` and the scores ``(B,)``.
@@ -115,9 +119,9 @@ class IntegratedGradients(GradientBase):
     summary = "Integrated Gradients from a zero baseline (signed; completeness gap recorded)."
     signed = True
 
-    def __init__(self, n_steps: int = 64, batch_size: int | None = None, method: str = "gausslegendre",
-                 **options: Any) -> None:
-        super().__init__(n_steps=n_steps, batch_size=batch_size, method=method, **options)
+    def __init__(self, n_steps: int = 64, batch_size: int | None = None, method: str = "gausslegendre") -> None:
+        _ig_nodes(int(n_steps), method)          # unknown rule or too few steps: fail here, not later
+        AttributionMethod.__init__(self, n_steps=n_steps, batch_size=batch_size, method=method)
         self.n_steps, self.batch_size, self.method = int(n_steps), batch_size and int(batch_size), method
         self.last_completeness_gap: torch.Tensor | None = None
         self.last_score_delta: torch.Tensor | None = None
@@ -172,10 +176,9 @@ class SmoothGrad(AttributionMethod):
     summary = "SmoothGrad: a gradient method averaged over noisy copies (saliency by default)."
 
     def __init__(self, base: str | AttributionMethod = "saliency", n_samples: int = 32, noise_level: float = 0.15,
-                 batch_size: int | None = None, seed: int = 0, base_options: dict[str, Any] | None = None,
-                 **options: Any) -> None:
+                 batch_size: int | None = None, seed: int = 0, base_options: dict[str, Any] | None = None) -> None:
         super().__init__(base=base, n_samples=n_samples, noise_level=noise_level, batch_size=batch_size,
-                         seed=seed, **options)
+                         seed=seed, base_options=base_options)
         if isinstance(base, str) and base == self.name:
             raise ValueError("smoothgrad cannot wrap itself")
         self.base = get_method(base, **(base_options or {})) if isinstance(base, str) else base
