@@ -34,7 +34,8 @@ DILATION = 5                # disk radius at that side
 def felzenszwalb_masks(x: torch.Tensor, scales: Sequence[int] = SCALES) -> torch.Tensor:
     """Overlapping segment masks of one input ``x`` ``(C, h, w)``: bool ``(M, h, w)``, the
     segments of every scale, each dilated (see the module docstring)."""
-    from skimage.morphology import dilation, disk
+    from scipy.ndimage import binary_dilation, find_objects
+    from skimage.morphology import disk
     from skimage.segmentation import felzenszwalb
 
     h, w = x.shape[-2:]
@@ -42,12 +43,18 @@ def felzenszwalb_masks(x: torch.Tensor, scales: Sequence[int] = SCALES) -> torch
     v = (v - v.min()) / (v.max() - v.min()).clamp_min(1e-12) * 2 - 1
     v = F.interpolate(v[None], size=(SEGMENT_SIZE, SEGMENT_SIZE), mode="bicubic", align_corners=False)[0]
     im = v.permute(1, 2, 0).cpu().numpy().astype(np.float64)
-    foot = disk(DILATION)
+    foot, r, side = disk(DILATION), DILATION, SEGMENT_SIZE
     masks = []
     for scale in scales:
         seg = felzenszwalb(im, scale=scale, sigma=0.8, min_size=MIN_SEGMENT, channel_axis=-1)
-        for label in np.unique(seg):
-            masks.append(dilation(seg == label, foot))
+        for label, box in enumerate(find_objects(seg + 1)):
+            if box is None:
+                continue
+            ys, xs = box                                  # dilate inside the segment's box + r only
+            y0, y1, x0, x1 = max(0, ys.start - r), min(side, ys.stop + r), max(0, xs.start - r), min(side, xs.stop + r)
+            m = np.zeros((side, side), bool)
+            m[y0:y1, x0:x1] = binary_dilation(seg[y0:y1, x0:x1] == label, foot)
+            masks.append(m)
     m = torch.from_numpy(np.stack(masks)).float()[:, None]
     return F.interpolate(m, size=(h, w), mode="nearest")[:, 0].bool().to(x.device)
 
@@ -65,13 +72,15 @@ def xrai_greedy(attr: torch.Tensor, masks: torch.Tensor, min_pixel_diff: int = 1
         uncovered positions: their mean attribution) and the indices of the segments in the
         order they were added.
     """
-    a = attr.detach().double().flatten()
-    mk = masks.reshape(masks.shape[0], -1)
-    mf = mk.double()
-    count = mf.sum(1)                              # new positions each segment would add
-    mass = mf @ a                                  # attribution on them
-    alive = torch.ones(mk.shape[0], dtype=torch.bool, device=a.device)
-    covered = torch.zeros_like(a, dtype=torch.bool)
+    a = attr.detach().double().flatten().cpu()
+    mk = masks.reshape(masks.shape[0], -1).cpu()
+    by_pos = mk.T.contiguous()                     # (N, M): which segments hold each position
+    count = mk.sum(1).double()                     # new positions each segment would add
+    mass = torch.zeros(mk.shape[0], dtype=torch.float64)
+    for i in range(0, a.numel(), 4096):
+        mass += a[i:i + 4096] @ by_pos[i:i + 4096].double()
+    alive = torch.ones(mk.shape[0], dtype=torch.bool)
+    covered = torch.zeros(a.numel(), dtype=torch.bool)
     out = torch.full_like(a, -np.inf)
     order: list[int] = []
     while True:
@@ -80,16 +89,17 @@ def xrai_greedy(attr: torch.Tensor, masks: torch.Tensor, min_pixel_diff: int = 1
             break
         gain = torch.where(alive, mass / count.clamp_min(1), torch.full_like(mass, -np.inf))
         best = int(gain.argmax())
-        new = mk[best] & ~covered
+        new = torch.nonzero(mk[best] & ~covered)[:, 0]
         out[new] = gain[best]
-        covered |= new
+        covered[new] = True
         order.append(best)
         alive[best] = False
-        count -= mf[:, new].sum(1)
-        mass -= mf[:, new] @ a[new]
+        rows = by_pos[new].double()                # (n_new, M)
+        count -= rows.sum(0)
+        mass -= a[new] @ rows
     if not covered.all():
         out[~covered] = a[~covered].mean()
-    return out.reshape(attr.shape), order
+    return out.reshape(attr.shape).to(attr.device), order
 
 
 @METHODS.register("xrai")
