@@ -197,3 +197,19 @@ def test_demo_answers_cat(chelsea):
               max_new_tokens=3, regions=False)
     assert "cat" in res.answer.lower() or "tabby" in res.answer.lower()
     assert res.tokens[0].map.values.shape == chelsea.size_hw
+
+
+def test_compare_with_random(planted):
+    from vlx.mllm.context import AnswerMap
+    from vlx.mllm.metrics import compare_with_random
+
+    _, img, ctx = planted
+    amap = get_mllm_method("tam").explain(ctx, [0])[0]
+    good = compare_with_random(ctx, amap, n_random=2, steps=4)
+    assert good.better_than_random and good.deletion_margin > 0.1 and len(good.random_deletion) == 2
+    inv = 1.0 - amap.normalized()                                # the planted patches last
+    bad = compare_with_random(ctx, AnswerMap((0,), amap.text, "inverted", inv, inv.ravel()), n_random=2, steps=4)
+    assert not bad.better_than_random and bad.deletion_margin < 0
+    assert bad.random_deletion == good.random_deletion          # same random maps, same seeds
+    with pytest.raises(ValueError):
+        compare_with_random(ctx, amap, n_random=0)

@@ -1,9 +1,11 @@
 """Metrics for MLLM answer maps: deletion / insertion on the answer token's probability
-(batched), IoU with a ground-truth mask, and the time a method costs against one forward pass."""
+(batched, through ``vlx.evaluate.curves``), the same next to random maps (``compare_with_random``),
+IoU with a ground-truth mask, and the time a method costs against one forward pass."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -84,3 +86,56 @@ def method_seconds(ctx: AnswerContext, method: MLLMMethod, tokens: list[int]) ->
     t0 = time.perf_counter()
     method.explain(fresh, tokens)
     return time.perf_counter() - t0
+
+
+@dataclass(frozen=True)
+class RandomComparison:
+    """One answer map's deletion / insertion AUCs next to random maps' at the same budget.
+
+    Attributes:
+        method: the map's method.
+        deletion, insertion: the map's AUCs in ``[0, 1]``.
+        random_deletion, random_insertion: one AUC per random map.
+    """
+
+    method: str
+    deletion: float
+    insertion: float
+    random_deletion: tuple[float, ...]
+    random_insertion: tuple[float, ...]
+
+    @property
+    def deletion_margin(self) -> float:
+        """Mean random deletion AUC minus the map's (``> 0``: the map deletes faster than random)."""
+        return float(np.mean(self.random_deletion)) - self.deletion
+
+    @property
+    def insertion_margin(self) -> float:
+        """The map's insertion AUC minus the mean random one (``> 0``: better than random)."""
+        return self.insertion - float(np.mean(self.random_insertion))
+
+    @property
+    def better_than_random(self) -> bool:
+        """Both curves beat the mean of the random maps."""
+        return self.deletion_margin > 0 and self.insertion_margin > 0
+
+
+def compare_with_random(ctx: AnswerContext, amap: AnswerMap, n_random: int = 3, steps: int = 10,
+                        batch_size: int = 8, baseline: str = "mean", seed: int = 0) -> RandomComparison:
+    """Deletion and insertion of ``amap`` against ``n_random`` random maps with the same curves
+    (``steps``, ``baseline``, tie seed). Each random map draws one uniform value per image token
+    (seeded by ``seed + i``) and maps it onto the image through the model's token layout, so it
+    has the blockiness of a token-level map. Costs ``2 (steps + 1) (n_random + 1)`` forward
+    passes, batched."""
+    if n_random < 1:
+        raise ValueError(f"n_random must be >= 1, got {n_random}")
+    d, i = deletion_insertion(ctx, amap, steps, batch_size, baseline, seed)
+    layout = ctx.inputs.layout
+    rd, ri = [], []
+    for k in range(n_random):
+        v = np.random.default_rng(seed + k).random(layout.n).astype(np.float32)
+        rmap = AnswerMap(amap.tokens, amap.text, "random", layout.to_image(v), v)
+        a, b = deletion_insertion(ctx, rmap, steps, batch_size, baseline, seed)
+        rd.append(a.value)
+        ri.append(b.value)
+    return RandomComparison(amap.method, d.value, i.value, tuple(rd), tuple(ri))
