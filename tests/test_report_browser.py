@@ -26,6 +26,10 @@ from vlx.types import Verbalization
 needs_chromium = pytest.mark.skipif(find_chromium() is None,
                                     reason="Chromium is not installed (apt-get install chromium; .ci/run installs it)")
 
+# a script-bearing string injected into text fields that reach the page; if it ran, the probe would
+# report window.vlxExtra == "pwned"
+SCRIPT = "<script>window.vlxExtra = 'pwned';</script>"
+
 PROBE = """<script>
 window.addEventListener("load", function () {
   %s
@@ -61,7 +65,7 @@ def report(effnet, chelsea, tmp_path_factory) -> tuple[Path, object]:
     ex = Explainer(effnet, "gradcam")
     e = ex.explain(chelsea)
     alt = Verbalization("The model sees a <b>cat</b> at 99% top-right.", "short", "llm", e.verbalization.facts, False,
-                        {"status": "rejected", "issues": ["states 99% as confidence"], "llm": "smollm2"})
+                        {"status": "rejected", "issues": ["states 99% as confidence " + SCRIPT], "llm": "smollm2"})
     e = dataclasses.replace(e, alternatives=(alt,))
     maps = {"saliency": attribute(effnet, chelsea, e.target, get_method("saliency"), None)}
     h, w = chelsea.size_hw
@@ -85,6 +89,7 @@ def test_report_images_load_and_text_is_there(report):
     big = [i for i in data["imgs"] if i["alt"] in ("input image chelsea", "attribution overlay", "regions")]
     assert [(i["w"], i["h"]) for i in big] == [(451, 300)] * 3
     assert html.escape(e.verbalization.text, quote=False) in dom
+    assert data["extra"] is None and "&lt;script&gt;window.vlxExtra" in dom      # shown as text, never run
     for needle in ("Regions", "Other wordings", "rejected", "Methods compared", "Saliency", "Answer tokens",
                    "Few-shot episode", "Top predictions", "&lt;b&gt;cat&lt;/b&gt;", "support &lt;1&gt;"):
         assert needle in dom, needle
@@ -146,3 +151,26 @@ def test_comparison_page_loads(tmp_path):
     data, dom = probe(page)
     assert len(data["imgs"]) == 4 and all(i["w"] == 64 for i in data["imgs"])
     assert "Grad-CAM" in dom and "Saliency" in dom
+
+
+def test_script_bearing_text_is_escaped_in_every_field(chelsea):
+    """Markup in any text that reaches the report (image id, class names, other wordings and their
+    issues, token and support labels) arrives escaped: the page holds no script but its own."""
+    model = planted_classifier(size=32)
+    model.labels[0] = "class " + SCRIPT
+    try:
+        e = Explainer(model).explain(dataclasses.replace(chelsea, id="cat " + SCRIPT))
+    finally:
+        model.labels[0] = "class 0"
+    alt = Verbalization("Another " + SCRIPT, "short", "llm", e.verbalization.facts, False,
+                        {"status": "rejected", "issues": ["bad " + SCRIPT], "llm": "x"})
+    e = dataclasses.replace(e, alternatives=(alt,))
+    h, w = chelsea.size_hw
+    blob = np.ones((h, w))
+    extras = ReportExtras(token_maps=(TokenMap("tok " + SCRIPT, 3, blob, 0.9, (("animal", 0.5),)),),
+                          episode=FewShotEpisode(chelsea.pixels, blob > 0, (SupportShot(chelsea.pixels, blob > 0, 0.7,
+                                                                                         blob, "sup " + SCRIPT),), 0))
+    page = render_html(e, extras=extras)
+    assert "window.vlxExtra" in page and "<script>window.vlxExtra" not in page
+    n = page.count("&lt;script&gt;window.vlxExtra")
+    assert n >= 6, n                                  # id, class name, wording, issue, token, support label
