@@ -115,8 +115,11 @@ def load_hf_mllm(ref: str, device: torch.device) -> HFMLLM:
     family = getattr(config, "model_type", "")
     if family not in SUPPORTED:
         raise UsageError(f"MLLM {ref!r} is a {family or 'unknown'} model; vlx explains {', '.join(SUPPORTED)}.")
+    # transformers' default dtype is the config's (float16 / bfloat16 in most MLLM repositories):
+    # float32 on the CPU, where half precision is slow or unsupported.
+    dtype = torch.float32 if device.type == "cpu" else "auto"
     model = from_pretrained(AutoModelForImageTextToText.from_pretrained, ref, "MLLM", (CONFIG_FILES, WEIGHT_FILES),
-                            attn_implementation="eager")
+                            attn_implementation="eager", dtype=dtype)
     tokenizer = from_pretrained(AutoTokenizer.from_pretrained, ref, "MLLM tokenizer", (TOKENIZER_FILES,))
     processor = families.load_processor(family, ref, tokenizer, config)
     return HFMLLM(model, tokenizer, processor, f"hf:{display_name(ref)}", family, device)

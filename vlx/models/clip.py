@@ -98,7 +98,8 @@ def _load(spec: str, device: str) -> ClipModel:
     if getattr(config, "model_type", "") != "clip":
         raise UsageError(f"{ref!r} is a {getattr(config, 'model_type', '?')!r} model, not CLIP; "
                          "the clip describer needs a CLIPModel (e.g. openai/clip-vit-base-patch32).")
-    model = from_pretrained(CLIPModel.from_pretrained, ref, "CLIP model", (CONFIG_FILES, WEIGHT_FILES))
+    model = from_pretrained(CLIPModel.from_pretrained, ref, "CLIP model", (CONFIG_FILES, WEIGHT_FILES),
+                            dtype=torch.float32)
     tokenizer = from_pretrained(AutoTokenizer.from_pretrained, ref, "CLIP tokenizer", (TOKENIZER_FILES,))
     pre = preprocess_for(ref, "clip", config.vision_config, "CLIP image processor")
     name = f"hf:{display_name(ref)}"

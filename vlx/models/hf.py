@@ -22,7 +22,7 @@ def load_hf_classifier(ref: str, device: torch.device) -> ImageClassifier:
     if getattr(config, "model_type", "") in {"vit", "deit", "beit", "dinov2", "data2vec-vision", "vit_msn", "swin"}:
         kwargs["attn_implementation"] = "eager"
     model = from_pretrained(AutoModelForImageClassification.from_pretrained, ref, "model",
-                            (CONFIG_FILES, WEIGHT_FILES), **kwargs)
+                            (CONFIG_FILES, WEIGHT_FILES), dtype=torch.float32, **kwargs)
     pre = preprocess_for(ref, getattr(config, "model_type", ""), config, "image processor")
     id2label = getattr(config, "id2label", None) or {}
     n = getattr(config, "num_labels", len(id2label))

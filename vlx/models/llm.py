@@ -86,5 +86,6 @@ def _load(spec: str, device: str) -> TextGenerator:
     if prefix != "hf" or not ref:
         raise UsageError(f"unknown LLM {spec!r}; use smollm2 (embedded) or hf:<hub id or folder>.")
     tok = from_pretrained(AutoTokenizer.from_pretrained, ref, "LLM tokenizer", (TOKENIZER_FILES,))
-    model = from_pretrained(AutoModelForCausalLM.from_pretrained, ref, "LLM", (CONFIG_FILES, WEIGHT_FILES))
+    dtype = torch.float32 if device == "cpu" else "auto"  # the config's dtype (often bfloat16) on GPUs only
+    model = from_pretrained(AutoModelForCausalLM.from_pretrained, ref, "LLM", (CONFIG_FILES, WEIGHT_FILES), dtype=dtype)
     return TextGenerator(model, tok, spec, torch.device(device))

@@ -266,12 +266,14 @@ def _load_hf(ref: str, device: torch.device) -> HFSam:
         except ImportError as e:
             raise UsageError(f"hf:{ref} is SAM 2, but this transformers ({_transformers_version()}) has no "
                              "Sam2Model; upgrade transformers or use a SAM (v1) model.") from e
-        model = from_pretrained(Sam2Model.from_pretrained, ref, "SAM 2 model", (CONFIG_FILES, WEIGHT_FILES))
+        model = from_pretrained(Sam2Model.from_pretrained, ref, "SAM 2 model", (CONFIG_FILES, WEIGHT_FILES),
+                              dtype=torch.float32)
         longest, mean, std = _processor_settings(ref, "sam2", _side(config.prompt_encoder_config.image_size))
         return HFSam2(model, name, device, longest, mean, std)
     if config.model_type != "sam":
         raise UsageError(f"hf:{ref} is a {config.model_type!r} model, not SAM (model_type 'sam' or 'sam2').")
-    model = from_pretrained(SamModel.from_pretrained, ref, "SAM model", (CONFIG_FILES, WEIGHT_FILES))
+    model = from_pretrained(SamModel.from_pretrained, ref, "SAM model", (CONFIG_FILES, WEIGHT_FILES),
+                              dtype=torch.float32)
     longest, mean, std = _processor_settings(ref, "sam", int(config.vision_config.image_size))
     return HFSam(model, name, device, longest, mean, std)
 
