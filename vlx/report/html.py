@@ -21,7 +21,9 @@ from vlx.verbalize.format import pct
 from vlx.verbalize.template import method_display_name
 
 STATUS_LABELS = {
-    "verified": ("verified", "ok", "Every number, region and class in this text matches the measurements."),
+    "verified": ("verified", "ok", "Checked against the measurements: every number and what it measures, the "
+                 "region each number is about, every class and concept name, and every other word against the "
+                 "vocabulary of what vlx measures."),
     "corrected": ("corrected", "warn", "The text stated wrong numbers; they were replaced by the measured ones."),
     "rejected": ("rejected", "bad", "The text failed the check and is not used as the explanation."),
     "unchecked": ("not checked", "muted", "This text was not checked against the measurements."),

@@ -8,6 +8,8 @@ each and its colours)."""
 
 from __future__ import annotations
 
+import re
+
 from vlx.registry import METHODS, VERBALIZERS
 from vlx.types import Fact, Verbalization
 from vlx.verbalize.facts import FactSheet
@@ -45,11 +47,27 @@ class TemplateVerbalizer:
         self.style = style
 
     def verbalize(self, sheet: FactSheet) -> Verbalization:
+        text, facts, _ = self._build(sheet, slotted=False)
+        return Verbalization(text=text, style=self.style, verbalizer=self.name, facts=tuple(facts),
+                             verified=True, check={"status": "verified", "issues": []})
+
+    def slotted(self, sheet: FactSheet) -> tuple[str, dict[str, str]]:
+        """The same text with every measured name and number replaced by a slot such as ``[CLASS]``
+        or ``[R1_SHARE]``, and the slot → text table that fills it back (``fill_slots``)."""
+        text, _, slots = self._build(sheet, slotted=True)
+        return text, slots
+
+    def _build(self, sheet: FactSheet, slotted: bool) -> tuple[str, list[Fact], dict[str, str]]:
         facts: list[Fact] = []
+        slots: dict[str, str] = {}
 
         def say(key: str, value, text: str) -> str:
             facts.append(Fact(key, value))
-            return text
+            if not slotted:
+                return text
+            slot = slot_name(key)
+            slots[slot] = text
+            return f"[{slot}]"
 
         detailed = self.style == "detailed"
         mname = method_display_name(sheet.method)
@@ -90,8 +108,32 @@ class TemplateVerbalizer:
             d = r.description
             if detailed and d is not None:
                 s.append(_describe(d, k, say))
-        return Verbalization(text="".join(s), style=self.style, verbalizer=self.name, facts=tuple(facts),
-                             verified=True, check={"status": "verified", "issues": []})
+        return "".join(s), facts, slots
+
+
+_SLOT_PARTS = {"model": "MODEL", "class": "CLASS", "confidence": "CONF", "other_class": "OTHER",
+               "other_confidence": "OTHER_CONF", "top_class": "TOP", "top_confidence": "TOP_CONF",
+               "group": "GROUP", "method": "METHOD", "position": "POS", "area_fraction": "AREA",
+               "attribution_mass": "SHARE", "score_after_removal": "AFTER", "seen_as": "SEEN",
+               "seen_as_score": "SEEN_CONF", "caption": "CAPTION", "colors": "COLOURS"}
+SLOT_RE = re.compile(r"\[([A-Z0-9_]+)\]")
+
+
+def slot_name(key: str) -> str:
+    """A fact key as a slot name: ``class`` → ``CLASS``, ``region2.attribution_mass`` → ``R2_SHARE``."""
+    if "." in key:
+        region, part = key.split(".", 1)
+        return f"R{region.removeprefix('region')}_{_SLOT_PARTS[part]}"
+    return _SLOT_PARTS[key]
+
+
+def fill_slots(text: str, slots: dict[str, str]) -> str | None:
+    """``text`` with every ``[SLOT]`` replaced by its measured text; ``None`` if it names a slot
+    that ``slots`` does not hold."""
+    unknown = [m.group(1) for m in SLOT_RE.finditer(text) if m.group(1) not in slots]
+    if unknown:
+        return None
+    return SLOT_RE.sub(lambda m: slots[m.group(1)], text)
 
 
 def _describe(d, k: str, say) -> str:
