@@ -1,6 +1,5 @@
-"""Attribution methods. Importing this package registers every built-in method."""
+"""Attribution methods (registered in ``vlx.registry.METHODS``, loaded on first lookup)."""
 
-from vlx.attribute import cam, gradient, perturb  # noqa: F401  (registers the built-in methods)
 from vlx.attribute.base import AttributionMethod, attribute, get_method, upsample
 
 __all__ = ["AttributionMethod", "attribute", "get_method", "upsample"]

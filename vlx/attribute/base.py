@@ -43,8 +43,8 @@ class AttributionMethod:
 
 
 def get_method(name: str, **options: Any) -> AttributionMethod:
-    """Instantiate a registered method by name (one-line UsageError when unknown)."""
-    return METHODS.get(name)(**options)
+    """Instantiate a registered method by name; an unknown name or option is a one-line UsageError."""
+    return METHODS.create(name, **options)
 
 
 def resolve_layers(model: ImageClassifier, spec: str | None) -> str:

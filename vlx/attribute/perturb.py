@@ -114,7 +114,7 @@ class PerturbationBase(AttributionMethod):
         return torch.stack(maps)
 
 
-@METHODS.register("occlusion")
+@METHODS.register
 class Occlusion(PerturbationBase):
     """Occlusion (Zeiler & Fergus 2014): slide a ``window`` square (all channels) with ``stride``
     over the input, replace it by the baseline, and give every pixel the mean score drop
@@ -157,7 +157,7 @@ class Occlusion(PerturbationBase):
         return torch.where(count > 0, total / count.clamp_min(1), torch.zeros_like(total))
 
 
-@METHODS.register("rise")
+@METHODS.register
 class RISE(PerturbationBase):
     """RISE (Petsiuk et al. 2018): ``n_masks`` random binary ``grid × grid`` masks (keep probability
     ``p``), bilinearly upsampled with a random shift, weight the target score. We centre the scores
@@ -253,7 +253,7 @@ def _wls(a: torch.Tensor, y: torch.Tensor, w: torch.Tensor, ridge: float = 0.0) 
     return torch.linalg.solve(lhs, aw.T @ y[:, None])[:, 0]
 
 
-@METHODS.register("lime")
+@METHODS.register
 class LIME(SuperpixelSurrogate):
     """LIME (Ribeiro et al. 2016) over superpixels: coalitions keep each player with probability
     1/2; weights ``exp(-d^2 / kernel_width^2)`` with ``d`` the cosine distance between the coalition
@@ -283,7 +283,7 @@ class LIME(SuperpixelSurrogate):
         return _wls(zc, yc, w, self.ridge)
 
 
-@METHODS.register("kernelshap")
+@METHODS.register
 class KernelSHAP(SuperpixelSurrogate):
     """KernelSHAP (Lundberg & Lee 2017) over superpixels. When ``2^P - 2 <= n_samples`` every
     coalition is enumerated with its Shapley-kernel weight ``(P-1) / (C(P,k) k (P-k))``, which
@@ -326,7 +326,7 @@ class KernelSHAP(SuperpixelSurrogate):
         return torch.cat([phi, (delta - phi.sum()).reshape(1)])
 
 
-@METHODS.register("xrai")
+@METHODS.register
 class XRAI(AttributionMethod):
     """XRAI-style region ranking (Kapishnikov et al. 2019, simplified): superpixels at several
     scales are ranked by Integrated-Gradients mass density (sum of IG in the segment / its area);

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlx.fewshot.explain import FEWSHOT_EXPLAINERS
+from vlx.registry import FEWSHOT_EXPLAINERS
 from vlx.fewshot.inputs import EpisodeInputs, roi_score
 from vlx.fewshot.protocol import FewShotModel
 

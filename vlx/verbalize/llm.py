@@ -15,7 +15,7 @@ from vlx.verbalize.template import TemplateVerbalizer, method_display_name, shor
 from vlx.verbalize.verify import verify
 
 
-@VERBALIZERS.register("llm")
+@VERBALIZERS.register
 class LLMVerbalizer:
     """Text from a causal LM, verified.
 
