@@ -32,21 +32,26 @@ def soft_masks(masks: Sequence[np.ndarray], size: tuple[int, int], device: torch
 
 @torch.no_grad()
 def composite_probs(model: ImageClassifier, x: torch.Tensor, base: torch.Tensor, masks: torch.Tensor,
-                    target_index: int, batch_size: int | None = None) -> np.ndarray:
+                    target_index: int | Sequence[int], batch_size: int | None = None) -> np.ndarray:
     """Probability of ``target_index`` for composites ``x * (1 - m) + base * m``.
 
-    ``x`` and ``base`` are ``(1, 3, h, w)``; ``masks`` is ``(S, 1, h, w)`` in ``[0, 1]`` (1 = take
-    the baseline). Composites are built and scored ``batch_size`` (default: the model's) at a
-    time. Returns ``(S,)`` floats in ``[0, 1]``.
+    ``x`` and ``base`` are ``(1, 3, h, w)``, or ``(S, 3, h, w)`` with one row per mask (composites
+    of several images in one pass); ``masks`` is ``(S, 1, h, w)`` in ``[0, 1]`` (1 = take the
+    baseline); ``target_index``: one class, or one per mask. Composites are built and scored
+    ``batch_size`` (default: the model's) at a time. Returns ``(S,)`` floats in ``[0, 1]``.
     """
     batch_size = batch_size or model.batch_size
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    per_row = not isinstance(target_index, int)
+    tix = torch.as_tensor(list(target_index) if per_row else [], dtype=torch.long, device=x.device)
     out = []
     for i in range(0, masks.shape[0], batch_size):
         m = masks[i:i + batch_size].to(device=x.device, dtype=x.dtype)
-        batch = x * (1 - m) + base * m
-        out.append(model.logits(batch).float().softmax(-1)[:, target_index])
+        xi = x if x.shape[0] == 1 else x[i:i + batch_size]
+        bi = base if base.shape[0] == 1 else base[i:i + batch_size]
+        p = model.logits(xi * (1 - m) + bi * m).float().softmax(-1)
+        out.append(p.gather(1, tix[i:i + batch_size, None])[:, 0] if per_row else p[:, target_index])
     return torch.cat(out).cpu().double().numpy()
 
 

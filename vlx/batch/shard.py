@@ -1,5 +1,5 @@
-"""Batch runs: explain every item of a folder or manifest into ``OUT/``, resumably, on one process
-or sharded over many (``accelerate launch`` or ``vlx batch --processes N``).
+"""One rank's part of a batch: explain its shard of the items into ``OUT/``, commit each item
+atomically, and (on the coordinator) merge the rank journals and write the index.
 
 Layout of ``OUT/``::
 
@@ -24,33 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from vlx.batch_io import Journal, fsync_dir, read_jsonl, write_jsonl_atomic
-from vlx.batch_items import BatchItem, check_path, discover, shard
+from vlx.batch.journal import Journal, fsync_dir, read_jsonl, write_jsonl_atomic
+from vlx.batch.items import BatchItem, check_path, shard
+from vlx.batch.options import BatchOptions
 from vlx.errors import InputError, VlxError
 
 RESULTS, ERRORS = "results.jsonl", "errors.jsonl"
 FAIL_FAST = 5     # abort when the first this-many attempted items all hit an internal (non-input) error
-
-
-@dataclass(frozen=True)
-class BatchOptions:
-    """What each item is explained with (see ``vlx batch --help``). ``threads``: torch threads per
-    process (0 keeps torch's default)."""
-
-    model: str = "effnet-lite0"
-    method: str = "gradcam"
-    layer: str | None = None
-    device: str = "auto"
-    style: str = "short"
-    coverage: float = 0.5
-    max_pixels: int = 80_000_000
-    threads: int = 0
-
-    def to_argv(self) -> list[str]:
-        """The ``vlx batch`` options that reproduce these options."""
-        argv = ["--model", self.model, "--method", self.method, "--device", self.device, "--style", self.style,
-                "--coverage", repr(self.coverage), "--max-pixels", str(self.max_pixels), "--threads", str(self.threads)]
-        return argv + (["--layer", self.layer] if self.layer else [])
 
 
 @dataclass
@@ -65,6 +45,15 @@ class BatchSummary:
     skipped: int = 0
     seconds: float = 0.0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    rank: int = 0
+    launched: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The counts, the rate and the first errors (``vlx batch --json``)."""
+        return {"out": str(self.out), "total": self.total, "done": self.done, "failed": self.failed, "new": self.new,
+                "skipped": self.skipped, "seconds": round(self.seconds, 3),
+                "rate_per_min": round(self.rate_per_min, 3), "errors": self.errors,
+                "results": str(self.out / RESULTS), "index": str(self.out / "index.html")}
 
     @property
     def rate_per_min(self) -> float:
@@ -155,7 +144,7 @@ def commit_item(item: BatchItem, expl: Any, out: Path, options: BatchOptions) ->
     stage = items_dir / f".tmp-{item.id}-{os.getpid()}"
     if stage.exists():
         shutil.rmtree(stage)
-    write_explanation(expl, stage, options.coverage)
+    write_explanation(expl, stage, options.explain.coverage)
     write_thumbnail(expl, stage / "thumb.jpg")
     if final.exists():                      # left by a run killed before its commit: not committed
         shutil.rmtree(final)
@@ -228,34 +217,17 @@ def finalize(out: Path, items: list[BatchItem], title: str = "") -> BatchSummary
 def make_explain_fn(explainer: Any, options: BatchOptions) -> ExplainFn:
     """``item -> (Explanation, extras)`` with an ``Explainer``: loads the image (one-line errors for bad
     files), explains the item's target and adds ground-truth metrics when the item has them."""
-    from vlx.batch_truth import with_ground_truth
+    from vlx.batch.truth import with_ground_truth
     from vlx.image import load_image
 
     def explain(item: BatchItem) -> tuple[Any, dict[str, Any]]:
         check_path(item.path)
         img = load_image(item.path, max_pixels=options.max_pixels)
-        expl = explainer.explain(img, item.target)
+        expl = explainer.explain(img, item.target if item.target is not None else options.target, options.contrast)
         return with_ground_truth(expl, item.ground_truth, explainer.model, Path(item.path).parent)
 
     return explain
 
 
-def run_batch(source: str | Path, out: str | Path, options: BatchOptions | None = None, explainer: Any = None,
-              progress: bool = False, debug: bool = False) -> BatchSummary:
-    """Explain a folder or manifest into ``out`` in this process, resumably (Python API).
-
-    ``explainer``: an ``Explainer`` to use (e.g. around a model object); built from ``options``
-    when ``None``. Under ``accelerate launch`` each process takes its shard and rank 0 merges.
-    Returns the summary of the whole batch (on rank 0; a rank's own counts elsewhere)."""
-    from vlx.batch_launch import run_distributed
-
-    return run_distributed(Path(source), Path(out), options or BatchOptions(), explainer, progress, debug)
-
-
-def discover_items(source: str | Path, out: str | Path | None = None) -> list[BatchItem]:
-    """The items of ``source`` (folder or manifest), leaving ``out`` out of a folder scan."""
-    return discover(source, exclude=out)
-
-
-__all__ = ["BatchOptions", "BatchSummary", "BatchItem", "run_batch", "discover_items", "merge", "finalize",
-           "run_shard", "commit_item"]
+__all__ = ["BatchSummary", "run_shard", "commit_item", "result_record", "prepare", "merge", "finalize",
+           "make_explain_fn", "finished_ids", "journal_names", "RESULTS", "ERRORS"]
