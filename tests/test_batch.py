@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 
 from vlx.batch import run_batch
-from vlx.batch_io import Journal, JournalError, read_jsonl, repair_tail
-from vlx.batch_items import discover, shard
+from vlx.batch.journal import Journal, JournalError, read_jsonl, repair_tail
+from vlx.batch.items import discover, shard
 from vlx.pipeline import Explainer
 from vlx.testing import planted_classifier
 from vlx.testing.badfiles import random_image
@@ -137,7 +137,7 @@ def tiny_folder(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("where, call", [("vlx.batch.fsync_dir", 3), ("vlx.report.write_thumbnail", 2),
+@pytest.mark.parametrize("where, call", [("vlx.batch.shard.fsync_dir", 3), ("vlx.report.write_thumbnail", 2),
                                          ("vlx.report.write_explanation", 4), ("os.fsync", 5)])
 def test_a_crash_at_any_step_loses_nothing(planted, tiny_folder, tmp_path, monkeypatch, where, call):
     ref = tmp_path / "ref"
