@@ -435,7 +435,7 @@ def ask(
     """
     from vlx.config import parse_options
     from vlx.errors import UsageError
-    from vlx.mllm.ask import ask_file, summary_lines
+    from vlx.mllm.run import ask_file, summary_lines
 
     try:
         scale_list = [float(s) for s in scales.split(",") if s.strip()]

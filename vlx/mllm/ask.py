@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -119,31 +118,6 @@ def ask(model: MLLM, image: ImageInput, question: str, method: str = "tam", toke
         out.append(te)
     timing = {"answer": t_answer, "maps": t_maps, "total": time.perf_counter() - t0}
     return AskResult(image, question, model.name, "".join(words).strip(), out, timing)
-
-
-def ask_file(image: str | Path | ImageInput, question: str, model: str | MLLM = "demo", method: str = "tam",
-             out_dir: str | Path = "vlx-ask", device: str = "auto", **options: Any) -> tuple[AskResult, Path]:
-    """``vlx ask``: load the image and the MLLM (a spec for ``vlx.mllm.load.load_mllm``, or an
-    ``MLLM`` object), answer and explain (``options`` as for ``ask``), and write
-    ``out_dir/<image id>/{report.html, answer.json}``. Returns the result and the report's path."""
-    from vlx.image import load_image
-    from vlx.mllm.load import load_mllm
-    from vlx.mllm.report import write_ask_report
-
-    MLLM_METHODS.get(method)
-    img = image if isinstance(image, ImageInput) else load_image(image)
-    m = model if isinstance(model, MLLM) else load_mllm(model, device)
-    result = ask(m, img, question, method, **options)
-    return result, write_ask_report(result, Path(out_dir) / img.id)
-
-
-def summary_lines(result: AskResult) -> list[str]:
-    """The human summary of an answer: the answer, then one line per explained token."""
-    lines = [f"{result.image.id}: {result.answer}"]
-    for t in result.tokens:
-        lean = f" | leans on: {', '.join(w for w, _ in t.relevance[:3])}" if t.relevance else ""
-        lines.append(f"  {t.text.strip()!r} p={t.probability:.2f}: {t.sentence}{lean}")
-    return lines
 
 
 def context_relevance(ctx: AnswerContext, t: int, k: int = 50, p: float = 0.9) -> list[tuple[str, float]]:
