@@ -177,6 +177,10 @@ def test_cli_ask_planted_and_bad_inputs(tmp_path, capsys, monkeypatch):
     assert e.value.code == 0
     html = (tmp_path / "o" / "planted" / "report.html").read_text()
     assert "data:image/png;base64," in html and "red" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:      # --json: stdout is JSON and only JSON
+        main(["ask", str(path), "what colour has it?", "--model", "planted", "--json", "--out", str(tmp_path / "o")])
+    assert e.value.code == 0
+    assert json.loads(capsys.readouterr().out)["answer"]
     for argv, words in ((["--method", "nope"], "unknown mllm method"), (["--model", "nope"], "unknown MLLM"),
                         (["--tokens", "9"], "does not exist"), (["--scales", "0"], "--scales")):
         with pytest.raises(SystemExit) as e:
