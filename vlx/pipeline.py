@@ -22,7 +22,7 @@ from vlx.image import from_array, load_image
 from vlx.models import ImageClassifier, load_classifier
 from vlx.models.imagenet_groups import imagenet_group, is_imagenet
 from vlx.registry import SEGMENTERS, VERBALIZERS, check_options
-from vlx.regions.causal import blurred, composite_probs, soft_masks
+from vlx.regions.causal import blurred_input, composite_probs, soft_masks
 from vlx.regions.factory import make_refiner, make_segmenter
 from vlx.types import AttributionMap, ClassTarget, ContrastTarget, Explanation, ImageInput, Prediction
 from vlx.verbalize.facts import FactSheet
@@ -179,8 +179,10 @@ class Explainer:
     def _causal(self, imgs: list[ImageInput], x: torch.Tensor, regions: list[list], target_index: list[int]
                 ) -> list[list]:
         """Fill ``score_after_removal`` / ``score_when_kept`` (and Shapley values) of every image's
-        regions: all composites of all images in one batched pass over the stacked inputs."""
-        base = torch.cat([self.model.to_input(blurred(img.pixels)) for img in imgs])
+        regions: all composites of all images in one batched pass over the stacked inputs. The
+        "removed" content is the model input blurred (``blurred_input``), not a second conversion
+        of a blurred full-resolution copy."""
+        base = torch.cat([blurred_input(x[i:i + 1], img.size_hw) for i, img in enumerate(imgs)])
         size = tuple(x.shape[-2:])
         masks, rows, tix = [], [], []
         for i, regs in enumerate(regions):

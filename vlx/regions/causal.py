@@ -66,3 +66,27 @@ def removal_scores(model: ImageClassifier, image: ImageInput, masks: Sequence[np
     xb = model.to_input(blurred(image.pixels))
     m = soft_masks(masks, tuple(x.shape[-2:]), x.device)
     return [float(p) for p in composite_probs(model, x, xb, 1.0 - m if keep_only else m, target_index, batch_size)]
+
+
+def blurred_input(x: torch.Tensor, image_hw: tuple[int, int], sigma: float | None = None) -> torch.Tensor:
+    """``blurred`` done on the model input: a Gaussian blur of ``x`` ``(B, 3, h, w)`` whose
+    ``sigma`` (default 1/20 of the image's longer side, in image pixels) is scaled to input pixels
+    on each axis; edges repeat the border (as ``blurred``). The blur is linear and commutes with
+    the per-channel normalisation, so this equals converting the blurred image, up to resampling
+    and the uint8 rounding of ``blurred``, without a second full-resolution pass."""
+    H, W = image_hw
+    s = sigma if sigma is not None else max(H, W) / 20.0
+    out = x
+    for dim, scale in ((2, x.shape[2] / H), (3, x.shape[3] / W)):
+        sd = s * scale
+        r = int(4.0 * sd + 0.5)                # scipy's truncate=4.0
+        if r < 1:
+            continue
+        t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+        k = torch.exp(-0.5 * (t / sd) ** 2)
+        k = (k / k.sum()).repeat(x.shape[1], 1, 1, 1)                      # (3, 1, 1, 2r+1)
+        if dim == 2:
+            out = F.conv2d(F.pad(out, (0, 0, r, r), mode="replicate"), k.transpose(2, 3), groups=x.shape[1])
+        else:
+            out = F.conv2d(F.pad(out, (r, r, 0, 0), mode="replicate"), k, groups=x.shape[1])
+    return out
