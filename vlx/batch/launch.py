@@ -114,8 +114,9 @@ def run_distributed(source: Path, out: Path, options: BatchOptions, explainer: A
             if explainer is not None:               # reports use the coverage the explainer cut regions with
                 options = dataclasses.replace(options, explain=explainer.config)
             with rank_progress(progress and group.rank == 0, pending, group.world_size) as on_item:
+                chunk = explainer.model.batch_size if explainer is not None else 1
                 summary = run_shard(items, out, make_explain_fn(explainer, options), options, group.rank,
-                                    group.world_size, on_item, debug)
+                                    group.world_size, on_item, debug, chunk)
             group.barrier()
             if group.rank != 0:
                 return summary

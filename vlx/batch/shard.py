@@ -75,14 +75,16 @@ def finished_ids(out: Path) -> set[str]:
     return ids
 
 
-ExplainFn = Callable[[BatchItem], "tuple[Any, dict[str, Any]]"]
+Outcome = "tuple[Any, dict[str, Any]] | Exception"
+ExplainFn = Callable[[list[BatchItem]], "list[Outcome]"]
 
 
 def run_shard(items: list[BatchItem], out: Path, explain: ExplainFn, options: BatchOptions,
               rank: int = 0, world_size: int = 1, on_item: Callable[[bool], None] | None = None,
-              debug: bool = False) -> BatchSummary:
-    """Explain this rank's unfinished items; ``explain(item)`` returns ``(Explanation, extra
-    fields for the results record)``.
+              debug: bool = False, chunk: int = 1) -> BatchSummary:
+    """Explain this rank's unfinished items, ``chunk`` at a time: ``explain(items)`` returns, per
+    item, ``(Explanation, extra fields for the results record)`` or the exception that item
+    raised. Each item is then committed on its own, in order.
 
     ``on_item(ok)`` is called after each attempted item (for progress bars). Input problems
     (``VlxError``) are recorded in the errors journal and the run goes on; other exceptions are
@@ -95,32 +97,37 @@ def run_shard(items: list[BatchItem], out: Path, explain: ExplainFn, options: Ba
     t0 = time.perf_counter()
     internal, attempted = 0, 0
     with Journal(out / res_name) as results, Journal(out / err_name) as errors:
-        for it in todo:
-            attempted += 1
+        for at in range(0, len(todo), max(1, chunk)):
+            group = todo[at:at + max(1, chunk)]
             start = time.perf_counter()
-            try:
-                if it.problem is not None:
-                    raise InputError(it.problem)
-                expl, extras = explain(it)
-                record = {**commit_item(it, expl, out, options), **extras}
-            except VlxError as e:
-                if debug:
-                    raise
-                errors.append(_error_record(it, e, rank))
-                ok = False
-            except Exception as e:  # recorded with its traceback, never hidden; see FAIL_FAST
-                internal += 1
-                if debug or internal == attempted == FAIL_FAST:
-                    raise
-                errors.append(_error_record(it, e, rank, traceback.format_exc()))
-                ok = False
-            else:
-                record.update(seconds=round(time.perf_counter() - start, 4), rank=rank)
-                results.append(record)
-                summary.new += 1
-                ok = True
-            if on_item is not None:
-                on_item(ok)
+            outcomes = explain(group)
+            each = (time.perf_counter() - start) / len(group)
+            for it, outcome in zip(group, outcomes):
+                attempted += 1
+                start = time.perf_counter()
+                try:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                    expl, extras = outcome
+                    record = {**commit_item(it, expl, out, options), **extras}
+                except VlxError as e:
+                    if debug:
+                        raise
+                    errors.append(_error_record(it, e, rank))
+                    ok = False
+                except Exception as e:  # recorded with its traceback, never hidden; see FAIL_FAST
+                    internal += 1
+                    if debug or internal == attempted == FAIL_FAST:
+                        raise
+                    errors.append(_error_record(it, e, rank, traceback.format_exc()))
+                    ok = False
+                else:
+                    record.update(seconds=round(each + time.perf_counter() - start, 4), rank=rank)
+                    results.append(record)
+                    summary.new += 1
+                    ok = True
+                if on_item is not None:
+                    on_item(ok)
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -215,16 +222,42 @@ def finalize(out: Path, items: list[BatchItem], title: str = "") -> BatchSummary
 
 
 def make_explain_fn(explainer: Any, options: BatchOptions) -> ExplainFn:
-    """``item -> (Explanation, extras)`` with an ``Explainer``: loads the image (one-line errors for bad
-    files), explains the item's target and adds ground-truth metrics when the item has them."""
+    """``items -> [(Explanation, extras) or the item's exception]`` with an ``Explainer``: loads
+    each image (one-line errors for bad files), explains the loaded ones together
+    (``Explainer.explain_many``: one stacked pass) and adds ground-truth metrics where an item
+    has them. When the stacked call fails, the items are explained one by one, so the failure is
+    recorded on the item that caused it."""
     from vlx.batch.truth import with_ground_truth
     from vlx.image import load_image
 
-    def explain(item: BatchItem) -> tuple[Any, dict[str, Any]]:
-        check_path(item.path)
-        img = load_image(item.path, max_pixels=options.max_pixels)
-        expl = explainer.explain(img, item.target if item.target is not None else options.target, options.contrast)
-        return with_ground_truth(expl, item.ground_truth, explainer.model, Path(item.path).parent)
+    def target(item: BatchItem) -> int | str | None:
+        return item.target if item.target is not None else options.target
+
+    def explain(items: list[BatchItem]) -> list[Any]:
+        outcomes: list[Any] = [None] * len(items)
+        loaded = []
+        for k, item in enumerate(items):
+            try:
+                if item.problem is not None:
+                    raise InputError(item.problem)
+                check_path(item.path)
+                loaded.append((k, item, load_image(item.path, max_pixels=options.max_pixels)))
+            except Exception as e:             # kept for run_shard, which records or raises it
+                outcomes[k] = e
+        expls = None
+        if len(loaded) > 1:
+            try:
+                expls = explainer.explain_many([img for _, _, img in loaded], [target(it) for _, it, _ in loaded],
+                                               options.contrast)
+            except Exception:                  # not lost: the one-by-one pass below raises it on its item
+                expls = None
+        for n, (k, item, img) in enumerate(loaded):
+            try:
+                expl = expls[n] if expls is not None else explainer.explain(img, target(item), options.contrast)
+                outcomes[k] = with_ground_truth(expl, item.ground_truth, explainer.model, Path(item.path).parent)
+            except Exception as e:
+                outcomes[k] = e
+        return outcomes
 
     return explain
 
