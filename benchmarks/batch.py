@@ -52,7 +52,7 @@ def photos(folder: Path, n: int) -> list[Path]:
 
 def run(folder: Path, out: Path, processes: int, device: str) -> tuple[float, float, int]:
     """Returns (wall seconds, steady seconds, items done)."""
-    from vlx.batch_io import read_jsonl
+    from vlx.batch.journal import read_jsonl
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "vlx.cli", "batch", str(folder), "--out", str(out), "--processes", str(processes),

@@ -71,9 +71,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    from vlx.testing.tiny_mllm import planted_image, planted_mask
+    from vlx.testing.tiny_mllm import PlantedMLLM, planted_image, planted_mask
 
-    planted = load_mllm("planted", "cpu")
+    planted = PlantedMLLM()
     img = planted_image()
     ctx = AnswerContext(planted, img, "what colour has it?")
     bench("planted-signal MLLM (64 image tokens)", ctx, 0, a.steps, planted_mask(img.size_hw), {})

@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 
 from vlx.batch import run_batch
-from vlx.batch_io import Journal, JournalError, read_jsonl, repair_tail
-from vlx.batch_items import discover, shard
+from vlx.batch.journal import Journal, JournalError, read_jsonl, repair_tail
+from vlx.batch.items import discover, shard
 from vlx.pipeline import Explainer
 from vlx.testing import planted_classifier
 from vlx.testing.badfiles import random_image
@@ -137,7 +137,7 @@ def tiny_folder(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("where, call", [("vlx.batch.fsync_dir", 3), ("vlx.report.write_thumbnail", 2),
+@pytest.mark.parametrize("where, call", [("vlx.batch.shard.fsync_dir", 3), ("vlx.report.write_thumbnail", 2),
                                          ("vlx.report.write_explanation", 4), ("os.fsync", 5)])
 def test_a_crash_at_any_step_loses_nothing(planted, tiny_folder, tmp_path, monkeypatch, where, call):
     ref = tmp_path / "ref"
@@ -238,3 +238,44 @@ def test_output_folder_inside_the_input_is_not_scanned(planted, tiny_folder, tmp
     first = run_batch(d, d / "vlx-out", explainer=planted)
     second = run_batch(d, d / "vlx-out", explainer=planted)
     assert first.total == second.total == 6 and second.skipped == 6 and second.new == 0
+
+
+def test_batch_takes_every_explain_option_in_one_and_two_processes(tmp_path):
+    """`vlx batch` with a segmenter, an LLM verbalizer (the tiny LM), a describer and refinement:
+    each worker process gets the whole configuration (as JSON) and gives what one process gives."""
+    from vlx.testing.tiny_lm import tiny_causal_lm_folder
+
+    lm = tiny_causal_lm_folder(tmp_path / "lm")
+    src = small_folder(tmp_path / "in", n=3)
+    opts = ["--segmenter", "superpixels", "--verbalizer", "llm", "--llm", f"hf:{lm}", "--describer", "offline",
+            "--refine", "superpixels", "--style", "detailed", "--coverage", "0.4", "--device", "cpu",
+            "--threads", "1", "--no-progress", "--json"]
+    runs = {}
+    for procs in ("1", "2"):
+        out = tmp_path / f"out{procs}"
+        p = subprocess.run([VLX, "batch", str(src), "--out", str(out), "--processes", procs, *opts],
+                           capture_output=True, text=True, timeout=600)
+        logs = "".join(f.read_text() for f in (out / ".logs").glob("*.log")) if (out / ".logs").exists() else ""
+        assert p.returncode == 0, p.stderr + logs
+        summary = json.loads(p.stdout)                   # --json: the summary, and only it, on stdout
+        assert summary["done"] == 3 and summary["failed"] == 0
+        runs[procs] = read_jsonl(out / "results.jsonl")
+        for r in runs[procs]:
+            e = json.loads((out / r["report"]).with_name("explanation.json").read_text())
+            assert e["verbalization"]["verbalizer"] == "llm" and e["verbalization"]["style"] == "detailed"
+            assert e["verbalization"]["check"]            # the LLM's text went through the verifier
+            assert all(reg["description"] for reg in e["regions"])
+            m = np.load((out / r["report"]).with_name("map.npy"))
+            assert len(np.unique(m)) <= 200               # refined: constant inside each superpixel
+    assert sorted(key(r) for r in runs["1"]) == sorted(key(r) for r in runs["2"])
+    assert {r["rank"] for r in runs["2"]} == {0, 1}
+
+
+def test_batch_options_round_trip_through_json():
+    from vlx.batch import BatchOptions
+    from vlx.config import ExplainConfig
+
+    o = BatchOptions(ExplainConfig(method="integrated_gradients", method_options={"n_steps": 8}, labels=("a", "b"),
+                                   refine="superpixels", shapley=True, describer=None), target="tabby",
+                     contrast=3, max_pixels=10, threads=2)
+    assert BatchOptions.from_json(json.loads(json.dumps(o.to_json()))) == o

@@ -142,3 +142,62 @@ def test_methods_models_env():
     assert p.returncode == 0 and "effnet-lite0" in p.stdout and "hf:" in p.stdout
     p = run("env")
     assert p.returncode == 0 and "torch" in p.stdout and "effnet-lite0 weights" in p.stdout and "present" in p.stdout
+
+
+def test_misspelt_method_option_is_one_line(tmp_path):
+    p = run("explain", EXAMPLE, "--out", tmp_path, "--method", "integrated_gradients", "--method-option", "n_stpes=10")
+    assert_one_line_error(p, "n_stpes", "Did you mean n_steps?", "batch_size")
+    assert not (tmp_path / "chelsea").exists()
+
+
+def _options(command: str) -> set[str]:
+    import typer
+
+    from vlx.cli import app
+
+    group = typer.main.get_command(app)
+    return {o for p in group.commands[command].params for o in getattr(p, "opts", [])}
+
+
+def test_batch_accepts_every_explain_option():
+    ex, ba = _options("explain"), _options("batch")
+    assert {"--segmenter", "--verbalizer", "--describer", "--refine", "--shapley", "--labels", "--method-option",
+            "--top-k", "--contrast", "--llm"} <= ex
+    assert ex - ba == set(), ex - ba
+    assert ba - ex == {"--processes", "-p", "--threads", "--no-progress"}
+
+
+def test_explain_options_and_config_fields_are_one_set():
+    """Every ExplainConfig field is an option of `vlx explain` (as --field, or --field-option for
+    an options dict): the command cannot lag behind the Python API."""
+    import dataclasses
+
+    from vlx.config import ExplainConfig
+
+    ex = _options("explain")
+    for f in dataclasses.fields(ExplainConfig):
+        flag = "--" + f.name.replace("_options", "-option").replace("_", "-")
+        assert flag in ex, flag
+
+
+def test_methods_lists_every_family_and_json_is_json_only():
+    p = run("methods", "--json")
+    assert p.returncode == 0, p.stderr
+    fams = json.loads(p.stdout)
+    assert len(fams) == 7
+    names = {r["name"] for rows in fams.values() for r in rows}
+    assert {"gradcam", "tam", "affinity-masked", "deletion", "superpixels", "offline", "llm"} <= names
+    p = run("methods")
+    for title in ("MLLM methods", "few-shot explainers", "metrics", "segmenters", "describers", "verbalizers"):
+        assert title in p.stdout
+    for cmd in (("models", "--json"), ("env", "--json")):
+        p = run(*cmd)
+        assert p.returncode == 0 and json.loads(p.stdout)
+
+
+def test_explain_json_with_several_images_is_a_list_and_human_text_goes_to_stderr(tmp_path):
+    p = run("explain", EXAMPLE, EXAMPLE.with_name("coffee.jpg"), "--out", tmp_path, "--json")
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout)
+    assert [d["image"]["id"] for d in data] == ["chelsea", "coffee"]
+    assert "report.html" in p.stderr

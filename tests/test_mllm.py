@@ -160,10 +160,15 @@ def test_planted_metrics(planted):
     assert iou_with_mask(amap, planted_mask(img.size_hw)).value > 0.5
 
 
-def test_cli_ask_planted_and_bad_inputs(tmp_path, capsys):
+def test_cli_ask_planted_and_bad_inputs(tmp_path, capsys, monkeypatch):
     from PIL import Image
 
+    import vlx.mllm.load
     from vlx.cli import main
+
+    real = vlx.mllm.load.load_mllm   # the CLI knows no test model: the test plants it behind the loader
+    monkeypatch.setattr(vlx.mllm.load, "load_mllm", lambda spec, device="auto": PlantedMLLM() if spec == "planted"
+                        else real(spec, device))
 
     path = tmp_path / "planted.png"
     Image.fromarray(planted_image().pixels).save(path)
@@ -171,7 +176,11 @@ def test_cli_ask_planted_and_bad_inputs(tmp_path, capsys):
         main(["ask", str(path), "what colour has it?", "--model", "planted", "--arc", "--out", str(tmp_path / "o")])
     assert e.value.code == 0
     html = (tmp_path / "o" / "planted" / "report.html").read_text()
-    assert "data:image/png;base64," in html and "red" in capsys.readouterr().out
+    assert "data:image/png;base64," in html and "red" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:      # --json: stdout is JSON and only JSON
+        main(["ask", str(path), "what colour has it?", "--model", "planted", "--json", "--out", str(tmp_path / "o")])
+    assert e.value.code == 0
+    assert json.loads(capsys.readouterr().out)["answer"]
     for argv, words in ((["--method", "nope"], "unknown mllm method"), (["--model", "nope"], "unknown MLLM"),
                         (["--tokens", "9"], "does not exist"), (["--scales", "0"], "--scales")):
         with pytest.raises(SystemExit) as e:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vlx.batch import run_batch
-from vlx.batch_io import read_jsonl
+from vlx.batch.journal import read_jsonl
 from vlx.pipeline import Explainer
 from vlx.testing import planted_classifier
 from vlx.testing.badfiles import BAD_KINDS, GOOD_KINDS, KINDS, Case, make

@@ -19,7 +19,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "explain": "vlx.pipeline", "Explainer": "vlx.pipeline",
+    "explain": "vlx.pipeline", "Explainer": "vlx.pipeline", "ExplainConfig": "vlx.config",
+    "explain_files": "vlx.run",
     "load_image": "vlx.image", "from_array": "vlx.image",
     "load_classifier": "vlx.models",
     "render_html": "vlx.report", "render_comparison": "vlx.report", "write_explanation": "vlx.report",

@@ -1,7 +1,6 @@
-"""Attribution methods over score functions. Importing this package registers every built-in method."""
+"""Attribution methods over score functions (registered in ``vlx.registry.METHODS``, loaded on
+first lookup)."""
 
-from vlx.attribute import cam, gradient, perturb, xrai  # noqa: F401  (registers the built-in methods)
-from vlx.attribute.base import (AttributionMethod, FunctionScorer, Scorer, attribute, check_options, get_method,
-                                upsample)
+from vlx.attribute.base import AttributionMethod, FunctionScorer, Scorer, attribute, get_method, upsample
 
-__all__ = ["AttributionMethod", "FunctionScorer", "Scorer", "attribute", "check_options", "get_method", "upsample"]
+__all__ = ["AttributionMethod", "FunctionScorer", "Scorer", "attribute", "get_method", "upsample"]

@@ -11,8 +11,6 @@ query-foreground score (``vlx.fewshot.baselines``) are adapters that produce one
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import time
 from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 
@@ -22,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vlx.errors import UsageError
-from vlx.registry import METHODS
+from vlx.registry import METHODS, check_options
 from vlx.types import AttributionMap, ImageInput, Target
 
 
@@ -106,33 +104,6 @@ class FunctionScorer:
         return torch.from_numpy(slic_segments(px, n_segments).astype(np.int64)).to(x.device)
 
 
-def option_names(cls: type) -> list[str]:
-    """The keyword options a class accepts: named parameters of every ``__init__`` on its MRO."""
-    names: set[str] = set()
-    for c in cls.__mro__:
-        init = c.__dict__.get("__init__")
-        if init is None or c is object:
-            continue
-        for p in inspect.signature(init).parameters.values():
-            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-                names.add(p.name)
-    return sorted(names)
-
-
-def check_options(cls: type, options: dict[str, Any], kind: str = "method") -> None:
-    """Raise a one-line ``UsageError`` naming the valid options (and the closest one) when
-    ``options`` holds a key no ``__init__`` of ``cls`` declares."""
-    valid = option_names(cls)
-    unknown = [k for k in options if k not in valid]
-    if not unknown:
-        return
-    close = difflib.get_close_matches(unknown[0], valid, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    label = getattr(cls, "name", "") or cls.__name__
-    choices = f"Valid options: {', '.join(valid)}." if valid else "It takes no options."
-    raise UsageError(f"unknown option {unknown[0]!r} for {kind} {label!r}.{hint} {choices}")
-
-
 class AttributionMethod:
     """Base of all attribution methods.
 
@@ -148,7 +119,7 @@ class AttributionMethod:
     signed: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
-        check_options(type(self), options)
+        check_options(type(self), options, f"method {type(self).name!r}")
         self.options = options
 
     def attribute(self, model: Scorer, x: torch.Tensor, target: Target,
@@ -163,9 +134,8 @@ class AttributionMethod:
 
 
 def get_method(name: str, **options: Any) -> AttributionMethod:
-    """Instantiate a registered method by name (one-line UsageError when the name or an option
-    is unknown)."""
-    return METHODS.get(name)(**options)
+    """Instantiate a registered method by name; an unknown name or option is a one-line UsageError."""
+    return METHODS.create(name, **options)
 
 
 def resolve_layers(model: Any, spec: str | None) -> str:

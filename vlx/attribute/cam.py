@@ -90,7 +90,7 @@ class CAMBase(AttributionMethod):
         return torch.relu((w[:, :, None, None] * acts).sum(1))
 
 
-@METHODS.register("gradcam")
+@METHODS.register
 class GradCAM(CAMBase):
     name = "gradcam"
     summary = "Grad-CAM: channel weights are the spatial mean of the gradients."
@@ -99,7 +99,7 @@ class GradCAM(CAMBase):
         return grads.mean(dim=(2, 3))
 
 
-@METHODS.register("gradcampp")
+@METHODS.register
 class GradCAMPlusPlus(CAMBase):
     """Grad-CAM++ (Chattopadhay et al. 2018), with the usual closed form for the second and third
     derivatives of ``exp(score)``: ``alpha = g^2 / (2 g^2 + sum(A) g^3)``, weights
@@ -116,7 +116,7 @@ class GradCAMPlusPlus(CAMBase):
         return (alpha * torch.relu(grads)).sum(dim=(2, 3))
 
 
-@METHODS.register("xgradcam")
+@METHODS.register
 class XGradCAM(CAMBase):
     """XGrad-CAM (Fu et al. 2020): weights ``sum(A * g) / sum(A)`` over positions."""
 
@@ -129,7 +129,7 @@ class XGradCAM(CAMBase):
         return (acts * grads).sum(dim=(2, 3)) / s
 
 
-@METHODS.register("hirescam")
+@METHODS.register
 class HiResCAM(CAMBase):
     """HiResCAM (Draelos & Carin 2020): ``ReLU(sum_c g_c * A_c)`` — elementwise, no pooling."""
 
@@ -140,7 +140,7 @@ class HiResCAM(CAMBase):
         return torch.relu((grads * acts).sum(1))
 
 
-@METHODS.register("layercam")
+@METHODS.register
 class LayerCAM(CAMBase):
     """LayerCAM (Jiang et al. 2021): ``ReLU(sum_c ReLU(g_c) * A_c)``."""
 
@@ -151,7 +151,7 @@ class LayerCAM(CAMBase):
         return torch.relu((torch.relu(grads) * acts).sum(1))
 
 
-@METHODS.register("eigencam")
+@METHODS.register
 class EigenCAM(CAMBase):
     """Eigen-CAM (Muhammad & Yeasin 2020): projection of the (centred) activations on their first
     principal component, sign fixed so the map correlates positively with the channel-mean
@@ -228,7 +228,7 @@ class ForwardCAM(CAMBase):
         return by_mass.gather(1, by_key)[:, :self.channels].sort(dim=1).values
 
 
-@METHODS.register("scorecam")
+@METHODS.register
 class ScoreCAM(ForwardCAM):
     """Score-CAM (Wang et al. 2020, Algorithm 1): each activation channel, upsampled (bilinear,
     half-pixel centres) to the input and scaled to ``[0, 1]``, masks the input (zero in model
@@ -275,7 +275,7 @@ class ScoreCAM(ForwardCAM):
         return torch.stack(maps)
 
 
-@METHODS.register("ablationcam")
+@METHODS.register
 class AblationCAM(ForwardCAM):
     """Ablation-CAM (Desai & Ramaswamy 2020): a channel's weight is the relative drop of the target
     score when that channel of the layer's output is set to zero; the map is

@@ -55,7 +55,7 @@ class GradientBase(AttributionMethod):
         return grad.detach(), score.detach()
 
 
-@METHODS.register("saliency")
+@METHODS.register
 class Saliency(GradientBase):
     """Saliency (Simonyan et al. 2014): ``max_c |d score / d x_c|`` per pixel, ``(B, h, w)``, ``>= 0``."""
 
@@ -67,7 +67,7 @@ class Saliency(GradientBase):
         return self.gradients(model, x, target)[0].abs().amax(1)
 
 
-@METHODS.register("input_x_gradient")
+@METHODS.register
 class InputXGradient(GradientBase):
     """Input × gradient: ``sum_c x_c * d score / d x_c`` per pixel, ``(B, h, w)``, signed (model space)."""
 
@@ -98,7 +98,7 @@ def _ig_nodes(n_steps: int, method: str) -> tuple[torch.Tensor, torch.Tensor]:
     raise ValueError(f"unknown integration method {method!r}; use gausslegendre, riemann_trapezoid or riemann_middle")
 
 
-@METHODS.register("integrated_gradients")
+@METHODS.register
 class IntegratedGradients(GradientBase):
     """Integrated Gradients (Sundararajan et al. 2017) from a baseline of zeros in model space.
 
@@ -154,7 +154,7 @@ class IntegratedGradients(GradientBase):
         return self.channel_attributions(model, x, target).sum(1)
 
 
-@METHODS.register("smoothgrad")
+@METHODS.register
 class SmoothGrad(AttributionMethod):
     """SmoothGrad (Smilkov et al. 2017): the mean of a base method's maps over ``n_samples`` noisy
     copies ``x + N(0, (noise_level * (max(x) - min(x)))^2)``.

@@ -148,7 +148,7 @@ class PerturbationBase(AttributionMethod):
         return torch.stack(maps)
 
 
-@METHODS.register("occlusion")
+@METHODS.register
 class Occlusion(PerturbationBase):
     """Occlusion (Zeiler & Fergus 2014): replace one region at a time by the baseline and give
     every position the mean score drop ``f(x) - f(x_occluded)`` of the regions covering it
@@ -215,7 +215,7 @@ class Occlusion(PerturbationBase):
         return torch.where(count > 0, state["total"] / count.clamp_min(1), torch.zeros_like(state["total"]))
 
 
-@METHODS.register("rise")
+@METHODS.register
 class RISE(PerturbationBase):
     """RISE (Petsiuk et al. 2018): ``n_masks`` random binary ``grid × grid`` masks (keep probability
     ``p``), bilinearly upsampled with a random shift, weight the target's score ``s``: the paper's
@@ -330,7 +330,7 @@ def _wls(a: torch.Tensor, y: torch.Tensor, w: torch.Tensor, ridge: float = 0.0) 
     return torch.linalg.solve(lhs, aw.T @ y)
 
 
-@METHODS.register("lime")
+@METHODS.register
 class LIME(SuperpixelSurrogate):
     """LIME (Ribeiro et al. 2016) over players: coalitions keep each player with probability 1/2
     (the first keeps all); weights ``exp(-d^2 / kernel_width^2)`` with ``d`` the cosine distance
@@ -360,7 +360,7 @@ class LIME(SuperpixelSurrogate):
         return _wls(zc, yc, w, self.ridge)
 
 
-@METHODS.register("kernelshap")
+@METHODS.register
 class KernelSHAP(SuperpixelSurrogate):
     """KernelSHAP (Lundberg & Lee 2017) over players. When ``2^P - 2 <= n_samples`` every
     coalition is enumerated with its Shapley-kernel weight ``(P-1) / (C(P,k) k (P-k))``, which

@@ -102,7 +102,7 @@ def xrai_greedy(attr: torch.Tensor, masks: torch.Tensor, min_pixel_diff: int = 1
     return out.reshape(attr.shape).to(attr.device), order
 
 
-@METHODS.register("xrai")
+@METHODS.register
 class XRAI(AttributionMethod):
     """XRAI (Kapishnikov et al. 2019), as published: see ``vlx.attribute.xrai``. ``(B, h, w)``
     signed (each position holds the gain density of the region that covered it).

@@ -2,7 +2,6 @@
 (``offline``, ``clip``, ``vlm``); ``make_describer(spec)`` builds one from a spec string.
 Heavy imports (transformers) happen only when a CLIP or VLM describer is built."""
 
-from vlx.describe import clip, offline, vlm  # noqa: F401
 from vlx.describe.colors import color_names, dominant_colors
 from vlx.describe.spec import SPEC_HELP, Describer, make_describer
 from vlx.describe.traits import TRAIT_RANGES, region_traits, traits_phrase

@@ -16,7 +16,7 @@ from vlx.registry import DESCRIBERS
 from vlx.types import ImageInput, Region, RegionDescription
 
 
-@DESCRIBERS.register("offline")
+@DESCRIBERS.register
 class OfflineDescriber:
     """Region → words without any extra model.
 

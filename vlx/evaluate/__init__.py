@@ -1,34 +1,38 @@
 """Measure explanations: faithfulness (deletion, insertion, ROAD, region deletion), localisation
 (pointing game, energy pointing game), sanity (cascading model randomisation) and complexity
-(sparseness, entropy). Importing this package registers every metric in
-``vlx.registry.METRICS``; ``evaluate`` runs several on one map; ``run_grid`` runs methods ×
-images × metrics; ``build_suite`` / ``run_leaderboard`` rank every method on the localisation
-suite; ``tables`` renders the results (terminal, Markdown, CSV, JSON, PNG curves)."""
+(sparseness, entropy). Metrics are registered in ``vlx.registry.METRICS`` (loaded on first
+lookup); ``evaluate`` runs several on one map; ``run_grid`` runs methods × images × metrics;
+``build_suite`` / ``run_leaderboard`` rank every method on the localisation suite; ``tables``
+renders the results (terminal, Markdown, CSV, JSON, PNG curves).
 
-from vlx.evaluate import complexity, deletion, pointing, road, sanity  # noqa: F401  (registers metrics)
-from vlx.evaluate.base import Metric
-from vlx.evaluate.complexity import Complexity, Sparseness, entropy, gini
-from vlx.evaluate.deletion import Deletion, Insertion, pixel_curve, pixel_curve_loop
-from vlx.evaluate.pointing import EnergyPointingGame, PointingGame, box_mask
-from vlx.evaluate.leaderboard import (
-    GridItem, GridRow, Leaderboard, MethodScore, run_grid, run_leaderboard, summarise,
-)
-from vlx.evaluate.regions import region_deletion, region_deletion_curve
-from vlx.evaluate.road import Road, RoadLeRF, RoadMoRF, impute, road_curve
-from vlx.evaluate.runner import DEFAULT_METRICS, default_metrics, evaluate
-from vlx.evaluate.sanity import ModelRandomisation, parameterised_layers, spearman
-from vlx.evaluate.suite import Suite, SuiteItem, build_suite, compose
-from vlx.evaluate.tables import curves_png, grid_table, leaderboard_table, to_csv, to_markdown
+Names are imported lazily, so importing one module (``vlx.evaluate.text``) does not load the
+suite, the leaderboard or the tables."""
 
-__all__ = [
-    "Metric", "evaluate", "default_metrics", "DEFAULT_METRICS",
-    "Deletion", "Insertion", "pixel_curve", "pixel_curve_loop",
-    "Road", "RoadMoRF", "RoadLeRF", "road_curve", "impute",
-    "PointingGame", "EnergyPointingGame", "box_mask",
-    "ModelRandomisation", "parameterised_layers", "spearman",
-    "Sparseness", "Complexity", "gini", "entropy",
-    "region_deletion", "region_deletion_curve",
-    "GridItem", "GridRow", "Leaderboard", "MethodScore", "run_grid", "run_leaderboard", "summarise",
-    "Suite", "SuiteItem", "build_suite", "compose",
-    "curves_png", "grid_table", "leaderboard_table", "to_csv", "to_markdown",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Metric": "base",
+    "Complexity": "complexity", "Sparseness": "complexity", "entropy": "complexity", "gini": "complexity",
+    "Deletion": "deletion", "Insertion": "deletion", "pixel_curve": "deletion", "pixel_curve_loop": "deletion",
+    "EnergyPointingGame": "pointing", "PointingGame": "pointing", "box_mask": "pointing",
+    "GridItem": "leaderboard", "GridRow": "leaderboard", "Leaderboard": "leaderboard", "MethodScore": "leaderboard",
+    "run_grid": "leaderboard", "run_leaderboard": "leaderboard", "summarise": "leaderboard",
+    "region_deletion": "regions", "region_deletion_curve": "regions",
+    "Road": "road", "RoadLeRF": "road", "RoadMoRF": "road", "impute": "road", "road_curve": "road",
+    "DEFAULT_METRICS": "runner", "default_metrics": "runner", "evaluate": "runner",
+    "ModelRandomisation": "sanity", "parameterised_layers": "sanity", "spearman": "sanity",
+    "Suite": "suite", "SuiteItem": "suite", "build_suite": "suite", "compose": "suite",
+    "curves_png": "tables", "grid_table": "tables", "leaderboard_table": "tables", "to_csv": "tables",
+    "to_markdown": "tables",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"vlx.evaluate.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'vlx.evaluate' has no attribute {name!r}")

@@ -33,7 +33,7 @@ def entropy(values: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-@METRICS.register("sparseness")
+@METRICS.register
 class Sparseness(Metric):
     """Gini index of ``|map|``, ``[0, 1]``; higher is better (fewer pixels carry the mass)."""
 
@@ -46,7 +46,7 @@ class Sparseness(Metric):
         return self.result(gini(check_map(amap, image)))
 
 
-@METRICS.register("complexity")
+@METRICS.register
 class Complexity(Metric):
     """Entropy of ``|map|`` normalised to sum 1, divided by ``log(H*W)`` so the value lies in
     ``[0, 1]`` for any image size (1 = uniform); lower is better. ``details['entropy_nats']``

@@ -107,7 +107,7 @@ class _PixelCurveMetric(Metric):
                            fractions=[float(f) for f in fractions], baseline=self.baseline, steps=self.steps)
 
 
-@METRICS.register("deletion")
+@METRICS.register
 class Deletion(_PixelCurveMetric):
     """Deletion AUC in ``[0, 1]``: lower is better (the probability falls fast when the most
     important pixels go first). ``details``: ``curve`` (``steps + 1`` probabilities),
@@ -118,7 +118,7 @@ class Deletion(_PixelCurveMetric):
     higher_is_better = False
 
 
-@METRICS.register("insertion")
+@METRICS.register
 class Insertion(_PixelCurveMetric):
     """Insertion AUC in ``[0, 1]``: higher is better (the probability rises fast when the most
     important pixels come back first). ``details`` as for deletion."""

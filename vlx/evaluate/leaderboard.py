@@ -70,8 +70,6 @@ class GridRow:
 def resolve_methods(spec: str | Sequence[str] | None) -> list[str]:
     """``"all"`` (or ``None``) → every registered method; ``"a,b"`` or a list → those names, each
     checked against the registry (UsageError with suggestions when unknown)."""
-    import vlx.attribute  # noqa: F401  (fills the method registry)
-
     if spec is None or spec == "all" or (not isinstance(spec, str) and list(spec) == ["all"]):
         return METHODS.names()
     names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else [str(s) for s in spec]
@@ -85,8 +83,6 @@ def resolve_methods(spec: str | Sequence[str] | None) -> list[str]:
 
 def resolve_metrics(spec: str | Sequence[str] | None, default: Sequence[str]) -> list[str]:
     """Comma-separated metric names (or a list; ``None`` → ``default``), checked against the registry."""
-    import vlx.evaluate  # noqa: F401  (fills the metric registry)
-
     names = list(default) if spec is None else (
         [s.strip() for s in spec.split(",") if s.strip()] if isinstance(spec, str) else list(spec))
     if not names:

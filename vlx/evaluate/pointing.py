@@ -29,7 +29,7 @@ def dilate(mask: np.ndarray, tolerance_px: float) -> np.ndarray:
     return distance_transform_edt(~mask) <= tolerance_px
 
 
-@METRICS.register("pointing-game")
+@METRICS.register
 class PointingGame(Metric):
     """1.0 if the map's maximum lies inside the ground-truth mask grown by ``tolerance_px``
     (15 px by default, as in the paper), else 0.0; higher is better.
@@ -57,7 +57,7 @@ class PointingGame(Metric):
                            tolerance_px=self.tolerance_px)
 
 
-@METRICS.register("energy-pointing-game")
+@METRICS.register
 class EnergyPointingGame(Metric):
     """Share of the map's positive attribution that lies inside the ground-truth mask,
     ``[0, 1]``; higher is better. A map with no positive attribution scores 0.0

@@ -134,7 +134,7 @@ class _RoadMetric(Metric):
         return [float(v) for v in c]
 
 
-@METRICS.register("road-morf")
+@METRICS.register
 class RoadMoRF(_RoadMetric):
     """Mean target probability over the MoRF curve, ``[0, 1]``; lower is better.
     ``details``: ``curve``, ``percentages``."""
@@ -148,7 +148,7 @@ class RoadMoRF(_RoadMetric):
         return self.result(float(np.mean(c)), curve=c, percentages=list(self.percentages))
 
 
-@METRICS.register("road-lerf")
+@METRICS.register
 class RoadLeRF(_RoadMetric):
     """Mean target probability over the LeRF curve, ``[0, 1]``; higher is better.
     ``details``: ``curve``, ``percentages``."""
@@ -162,7 +162,7 @@ class RoadLeRF(_RoadMetric):
         return self.result(float(np.mean(c)), curve=c, percentages=list(self.percentages))
 
 
-@METRICS.register("road")
+@METRICS.register
 class Road(_RoadMetric):
     """ROAD combined: mean LeRF probability minus mean MoRF probability, ``[-1, 1]``; higher is
     better. ``details``: ``morf`` and ``lerf`` curves, ``percentages``."""

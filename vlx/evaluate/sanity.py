@@ -66,7 +66,7 @@ def _resolve_method(method: "str | AttributionMethod | None", amap: AttributionM
     return get_method(method) if isinstance(method, str) else method
 
 
-@METRICS.register("sanity")
+@METRICS.register
 class ModelRandomisation(Metric):
     """Cascading model randomisation: value = Spearman correlation between the original map and
     the map of the fully randomised model, ``[-1, 1]``; lower is better.

@@ -8,7 +8,7 @@ import re
 from vlx.types import MetricResult
 from vlx.verbalize.facts import FactSheet
 from vlx.verbalize.format import pct
-from vlx.verbalize.verify import POSITIONS, normalize, verify
+from vlx.verbalize.verify import POSITIONS, candidate_synonyms, normalize, verify
 
 
 def fact_fidelity(text: str, sheet: FactSheet) -> MetricResult:
@@ -44,12 +44,10 @@ def simulatability(text: str, sheet: FactSheet) -> MetricResult:
     the two recovered correctly, in ``[0, 1]``."""
     t = normalize(text).lower()
     first_class, at = None, len(t) + 1
-    for label in sheet.labels or (sheet.target_label,):
-        for syn in label.split(","):
-            syn = syn.strip().lower()
-            m = re.search(rf"\b{re.escape(syn)}\b", t) if syn else None
-            if m and (m.start() < at or (m.start() == at and len(syn) > len(first_class or ""))):
-                first_class, at = syn, m.start()
+    for syn in candidate_synonyms(t, tuple(sheet.labels or (sheet.target_label,))):
+        m = re.search(rf"\b{re.escape(syn)}\b", t) if syn else None
+        if m and (m.start() < at or (m.start() == at and len(syn) > len(first_class or ""))):
+            first_class, at = syn, m.start()
     target_names = {s.strip().lower() for s in sheet.target_label.split(",")}
     if sheet.labels:
         target_names |= {s.strip().lower() for s in sheet.labels[sheet.target_index].split(",")}

@@ -23,8 +23,6 @@ from vlx.fewshot.matching import MatchingSegmenter
 from vlx.fewshot.metrics import fewshot_metrics, miou_loss, support_curve
 from vlx.fewshot.protocol import FewShotModel, FewShotOutput
 
-import vlx.fewshot.baselines  # noqa: E402,F401  (registers the baseline explainers)
-
 __all__ = ["FewShotResult", "explain_episode", "Diagnosis", "ShotReport", "diagnose", "Episode", "episode_suite",
            "make_episode", "FEWSHOT_EXPLAINERS", "SupportAttribution", "explain_support", "EpisodeInputs", "prepare",
            "MatchingSegmenter", "fewshot_metrics", "miou_loss", "support_curve", "FewShotModel", "FewShotOutput"]

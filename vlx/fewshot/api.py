@@ -129,8 +129,6 @@ def run_files(supports: Sequence[str], query: str | os.PathLike, out_dir: str | 
     from vlx.fewshot.matching import MatchingSegmenter
     from vlx.image import load_image
 
-    import vlx.fewshot.baselines  # noqa: F401
-
     if not supports:
         raise UsageError("give at least one --support IMG:MASK.")
     FEWSHOT_EXPLAINERS.get(method)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vlx.fewshot.explain import FEWSHOT_EXPLAINERS
+from vlx.registry import FEWSHOT_EXPLAINERS
 from vlx.fewshot.inputs import EpisodeInputs, roi_score
 from vlx.fewshot.protocol import FewShotModel
 from vlx.types import ClassTarget

@@ -29,11 +29,10 @@ import torch.nn.functional as F
 from vlx.fewshot.inputs import EpisodeInputs, prepare
 from vlx.fewshot.protocol import FewShotModel, FewShotOutput, resize_map
 from vlx.errors import UsageError
-from vlx.registry import Registry
+from vlx.registry import FEWSHOT_EXPLAINERS
 
 # name -> function(model, inputs, seed) -> (maps (K, h, w) float tensor at model input, signed, info)
 ExplainFn = Callable[[FewShotModel, EpisodeInputs, int], tuple[torch.Tensor, bool, dict]]
-FEWSHOT_EXPLAINERS: Registry = Registry("few-shot explainer")
 MASK_BLUR_SIGMA = 0.02  # blur of the support mask for the masked/signed variants, share of the longer side
 
 
@@ -182,8 +181,6 @@ def explain_support(model: FewShotModel, query: np.ndarray, supports: Sequence[n
         inputs: an already prepared episode (skips ``prepare``; ``query``/``supports``/``masks``
             are then only used for their sizes).
     """
-    import vlx.fewshot.baselines  # noqa: F401  (registers the baselines)
-
     fn = FEWSHOT_EXPLAINERS.get(method)
     t0 = time.perf_counter()
     inputs = inputs if inputs is not None else prepare(model, query, supports, masks, roi)

@@ -3,8 +3,9 @@ runs teacher-forced forward passes (with hidden states, attentions and gradients
 which sequence positions are image tokens and where each lies on the image.
 
 Implementations: ``vlx.mllm.hf.HFMLLM`` (LLaVA-1.5, LLaVA-NeXT, Qwen2-VL / Qwen2.5-VL,
-Idefics3 / SmolVLM, loaded by ``hf:<hub id or folder>``), ``vlx.mllm.demo.DemoMLLM`` (the
-embedded demo) and ``vlx.testing.tiny_mllm.PlantedMLLM`` (hand-set weights, for tests).
+Idefics3 / SmolVLM, loaded by ``hf:<hub id or folder>``) and ``vlx.mllm.demo.DemoMLLM`` (the
+embedded demo); ``vlx.mllm.load.load_mllm`` builds one from a spec. Tests build their own
+(``vlx.testing.tiny_mllm.PlantedMLLM``, hand-set weights) and pass the object.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class MLLM:
     """Base of the MLLM adapters. Subclasses implement ``prepare``, ``forward`` and ``generate``.
 
     Attributes:
-        name: the spec it was loaded from (``hf:...``, ``demo``, ``planted``).
+        name: the spec it was loaded from (``hf:...``, ``demo``).
         family: ``llava``, ``llava_next``, ``qwen2_vl``, ``qwen2_5_vl``, ``idefics3``, ``demo``...
         tokenizer: a transformers tokenizer (``decode``, ``convert_ids_to_tokens``).
         device: where the model runs.
@@ -177,26 +178,3 @@ class MLLM:
         y0, x0 = (h - nh) // 2, (w - nw) // 2
         canvas[y0:y0 + nh, x0:x0 + nw] = small
         return ImageInput(canvas, image.path, image.id), (x0, y0, x0 + nw, y0 + nh)
-
-
-def load_mllm(spec: str, device: str | torch.device = "auto") -> MLLM:
-    """Load an MLLM: ``demo`` (embedded EfficientNet-Lite0 + SmolLM2 composition, see
-    ``vlx.mllm.demo``), ``planted`` (the hand-set test model) or ``hf:<hub id or folder>``."""
-    from vlx.device import resolve_device
-
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
-    spec = spec.strip()
-    if spec == "demo":
-        from vlx.mllm.demo import load_demo
-
-        return load_demo(dev)
-    if spec == "planted":
-        from vlx.testing.tiny_mllm import PlantedMLLM
-
-        return PlantedMLLM(device=dev)
-    prefix, _, ref = spec.partition(":")
-    if prefix != "hf" or not ref:
-        raise UsageError(f"unknown MLLM {spec!r}; use demo (embedded), planted (test model) or hf:<hub id or folder>.")
-    from vlx.mllm.hf import load_hf_mllm
-
-    return load_hf_mllm(ref, dev)

@@ -24,14 +24,11 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from vlx.attribute.base import check_options
 from vlx.mllm.adapter import stack_inputs
 from vlx.mllm.arc import arc_relevance
 from vlx.mllm.context import AnswerContext, AnswerMap
 from vlx.mllm.filters import rank_gaussian_filter
-from vlx.registry import Registry
-
-MLLM_METHODS: Registry = Registry("mllm method")
+from vlx.registry import MLLM_METHODS, check_options
 
 
 class MLLMMethod:
@@ -66,11 +63,11 @@ class MLLMMethod:
 
 
 def get_mllm_method(name: str, **options: Any) -> MLLMMethod:
-    """Instantiate a registered MLLM method (one-line UsageError when unknown)."""
-    return MLLM_METHODS.get(name)(**options)
+    """Instantiate a registered MLLM method; an unknown name or option is a one-line UsageError."""
+    return MLLM_METHODS.create(name, **options)
 
 
-@MLLM_METHODS.register("tam")
+@MLLM_METHODS.register
 class TAM(MLLMMethod):
     """TAM logit lens with estimated causal inference, after the authors' ``tam.py``.
 
@@ -88,6 +85,9 @@ class TAM(MLLMMethod):
 
     name = "tam"
     summary = "logit lens at image tokens, minus context interference, rank Gaussian filter"
+
+    def __init__(self, weights: str = "tam", filter: bool = True, k: int = 50, p: float = 0.9) -> None:
+        super().__init__(weights=weights, filter=filter, k=k, p=p)
 
     def token_values(self, ctx: AnswerContext, tokens: list[int]) -> list[tuple[Any, dict]]:
         mode = self.options.get("weights", "tam")
@@ -142,7 +142,7 @@ def remove_interference(base: torch.Tensor, maps: torch.Tensor, weights: torch.T
     return (base - alpha * inter).clamp(min=0), alpha
 
 
-@MLLM_METHODS.register("llavacam")
+@MLLM_METHODS.register
 class LLaVACAM(MLLMMethod):
     """Grad-CAM on the hidden states at image positions of ``layer`` (an index into the hidden
     states: 0 = embeddings, ``l`` = output of decoder layer ``l``; default the model's middle)."""
@@ -150,6 +150,9 @@ class LLaVACAM(MLLMMethod):
     name = "llavacam"
     summary = "Grad-CAM on the LLM's image-token hidden states at one layer"
     needs_gradients = True
+
+    def __init__(self, layer: int | None = None) -> None:
+        super().__init__(layer=layer)
 
     def token_values(self, ctx: AnswerContext, tokens: list[int]) -> list[tuple[Any, dict]]:
         layer = self.options.get("layer")
@@ -169,13 +172,16 @@ class LLaVACAM(MLLMMethod):
         return results
 
 
-@MLLM_METHODS.register("attention")
+@MLLM_METHODS.register
 class Attention(MLLMMethod):
     """Attention weights from the predicting position to the image tokens, mean over heads and
     over ``layers`` (``all`` or ``last``)."""
 
     name = "attention"
     summary = "raw attention to image tokens (mean over heads and layers)"
+
+    def __init__(self, layers: str = "all") -> None:
+        super().__init__(layers=layers)
 
     def token_values(self, ctx: AnswerContext, tokens: list[int]) -> list[tuple[Any, dict]]:
         att = ctx.output().attentions
@@ -184,7 +190,7 @@ class Attention(MLLMMethod):
         return [(mean[ctx.position(t), ctx.image_positions].cpu().numpy(), {}) for t in tokens]
 
 
-@MLLM_METHODS.register("rollout")
+@MLLM_METHODS.register
 class Rollout(MLLMMethod):
     """Attention rollout: ``r = e_p``, then ``r ← r (0.5 A_l + 0.5 I)`` (rows renormalised) from
     the last layer down; the image-token entries of ``r``."""
@@ -204,7 +210,7 @@ class Rollout(MLLMMethod):
         return [(rows[i, ctx.image_positions].numpy(), {}) for i in range(len(tokens))]
 
 
-@MLLM_METHODS.register("gradxinput")
+@MLLM_METHODS.register
 class GradientXInput(MLLMMethod):
     """Gradient of the answer token's logit × the pixel tensor, summed over channels (the image
     methods' ``input_x_gradient`` over ``PixelTensorScorer``); mapped through the model's pixel
@@ -216,7 +222,7 @@ class GradientXInput(MLLMMethod):
     signed = True
 
     def __init__(self, **options: Any) -> None:
-        check_options(type(self), options, "MLLM method")
+        check_options(type(self), options, f"MLLM method {type(self).name!r}")
         super().__init__()
 
     def token_values(self, ctx: AnswerContext, tokens: list[int]) -> list[tuple[Any, dict]]:
@@ -233,7 +239,7 @@ class GradientXInput(MLLMMethod):
         return ctx.inputs.pixel_layout.to_image(r), r
 
 
-@MLLM_METHODS.register("occlusion")
+@MLLM_METHODS.register
 class Occlusion(MLLMMethod):
     """Occlude each superpixel (``n_segments``, SLIC; or pass ``segments``, int ``(H, W)``
     labels, e.g. from SAM masks) with the image's mean colour; map = probability drop of the
@@ -245,9 +251,7 @@ class Occlusion(MLLMMethod):
     summary = "probability drop when each superpixel is occluded (batched)"
     signed = True
 
-    def __init__(self, n_segments: int = 24, segments: np.ndarray | None = None, batch_size: int = 8,
-                 **options: Any) -> None:
-        check_options(type(self), options, "MLLM method")
+    def __init__(self, n_segments: int = 24, segments: np.ndarray | None = None, batch_size: int = 8) -> None:
         super().__init__(n_segments=n_segments, segments=segments, batch_size=batch_size)
         self.n_segments, self.segments, self.batch_size = int(n_segments), segments, int(batch_size)
 

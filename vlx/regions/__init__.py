@@ -2,7 +2,6 @@
 disjoint regions with attribution and causal scores; region-refined maps. Importing this
 package registers the built-in segmenters (``superpixels``, ``felzenszwalb``, ``sam``)."""
 
-from vlx.regions import sam, superpixels  # noqa: F401  (register segmenters)
 from vlx.regions.causal import blurred, removal_scores
 from vlx.regions.factory import SEGMENTER_SPECS, make_refiner, make_segmenter
 from vlx.regions.geometry import bbox_xyxy, position_words

@@ -101,7 +101,7 @@ def automatic_masks(seg: PromptSegmenter, pixels: np.ndarray, points_per_side: i
     return masks[kept], q[kept]
 
 
-@SEGMENTERS.register("sam")
+@SEGMENTERS.register
 class SamRegions:
     """Regions cut by SAM where the map points.
 

@@ -56,7 +56,8 @@ def causal_scores(model: ImageClassifier, image: ImageInput, masks: Sequence[np.
 
 
 def shapley_values(model: ImageClassifier, image: ImageInput, masks: Sequence[np.ndarray], target_index: int,
-                   n_permutations: int = 32, seed: int = 0, batch_size: int | None = None) -> np.ndarray:
+                   n_permutations: int = 32, seed: int = 0, batch_size: int | None = None,
+                   x: torch.Tensor | None = None, baseline: torch.Tensor | None = None) -> np.ndarray:
     """Shapley values of regions as players, in probability units (float64 ``(M,)``).
 
     The value of a coalition ``S`` is the target probability with every region outside ``S``
@@ -64,13 +65,14 @@ def shapley_values(model: ImageClassifier, image: ImageInput, masks: Sequence[np
     ``p(image) - p(all regions removed)``. Regions should be disjoint (vlx's are); overlaps
     are removed once. Exact (all ``2^M`` coalitions, batched) for
     ``M <= 8``; otherwise estimated from ``n_permutations`` random permutations and their
-    reverses (antithetic), each coalition evaluated once.
+    reverses (antithetic), each coalition evaluated once. ``x`` / ``baseline``: the image and
+    its blurred copy as model input ``(1, 3, h, w)``, when the caller already has them.
     """
     n = len(masks)
     if n == 0:
         return np.zeros(0)
-    x = model.to_input(image)
-    xb = model.to_input(blurred(image.pixels))
+    x = model.to_input(image) if x is None else x
+    xb = model.to_input(blurred(image.pixels)) if baseline is None else baseline
     m = soft_masks(masks, tuple(x.shape[-2:]), x.device)[:, 0]            # (M, h, w)
     if n <= EXACT_SHAPLEY_MAX:
         coalitions = list(itertools.product((0, 1), repeat=n))

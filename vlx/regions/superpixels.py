@@ -59,7 +59,7 @@ def superpixel_labels(pixels: np.ndarray, algorithm: str = "slic", n_segments: i
     raise ValueError(f"unknown superpixel algorithm {algorithm!r}; use slic or felzenszwalb")
 
 
-@SEGMENTERS.register("superpixels")
+@SEGMENTERS.register
 class SuperpixelRegions:
     """Superpixel regions.
 
@@ -123,7 +123,7 @@ class SuperpixelRegions:
         return regions
 
 
-@SEGMENTERS.register("felzenszwalb")
+@SEGMENTERS.register
 class FelzenszwalbRegions(SuperpixelRegions):
     """Superpixel regions with Felzenszwalb's graph segmentation instead of SLIC."""
 

@@ -1,6 +1,5 @@
-"""Verbalizers (facts → text) and the verifier. Importing this package registers the built-ins."""
+"""Verbalizers (facts → text) and the verifier. The built-ins are in ``vlx.registry.VERBALIZERS``."""
 
-from vlx.verbalize import llm, template  # noqa: F401
 from vlx.verbalize.facts import FactSheet
 from vlx.verbalize.format import pct, percentages
 from vlx.verbalize.verify import CheckResult, verify

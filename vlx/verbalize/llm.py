@@ -27,7 +27,7 @@ from vlx.verbalize.verify import CHECKED, verify
 MODES = ("constrained", "free")
 
 
-@VERBALIZERS.register("llm")
+@VERBALIZERS.register
 class LLMVerbalizer:
     """Text from a causal LM, verified.
 

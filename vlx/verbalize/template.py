@@ -21,8 +21,6 @@ STYLES = ("short", "detailed")
 
 def method_display_name(method: str) -> str:
     """"gradcam" → "Grad-CAM" (the part of the method's summary before the colon)."""
-    import vlx.attribute  # noqa: F401  (fills the method registry)
-
     if method in METHODS:
         summary = METHODS.get(method).summary
         if ":" in summary:
@@ -35,7 +33,7 @@ def short_name(label: str) -> str:
     return label.split(",")[0].strip()
 
 
-@VERBALIZERS.register("template")
+@VERBALIZERS.register
 class TemplateVerbalizer:
     """Sentences from a ``FactSheet``; see the module docstring."""
 

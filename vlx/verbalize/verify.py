@@ -12,6 +12,7 @@ missing class name cannot be corrected and rejects the text.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -168,12 +169,25 @@ def _wrong_classes(text: str, sheet: FactSheet) -> list[str]:
         if name:
             t = re.sub(rf"\b{re.escape(name)}\b", " ", t)
     found = []
-    for label in sheet.labels:
-        for syn in label.split(","):
-            syn = syn.strip().lower()
-            if len(syn) >= 4 and syn not in _STOP_LABEL_WORDS and re.search(rf"\b{re.escape(syn)}\b", t):
-                found.append(syn)
+    for syn in candidate_synonyms(t, tuple(sheet.labels)):
+        if len(syn) >= 4 and syn not in _STOP_LABEL_WORDS and re.search(rf"\b{re.escape(syn)}\b", t):
+            found.append(syn)
     return sorted(set(found))
+
+
+@functools.lru_cache(maxsize=8)
+def _synonyms(labels: tuple[str, ...]) -> tuple[tuple[str, frozenset[str]], ...]:
+    """Every comma-separated synonym of every label, lower-cased, in label order, with its words."""
+    return tuple((syn, frozenset(re.findall(r"\w+", syn))) for label in labels
+                 for syn in (s.strip().lower() for s in label.split(",")))
+
+
+def candidate_synonyms(lowered_text: str, labels: tuple[str, ...]) -> list[str]:
+    """The synonyms of ``labels`` (in label order) that can occur in ``lowered_text`` as whole
+    words: those whose every word is a word of the text. A whole-word match implies that, so this
+    only skips labels that cannot match (1000 ImageNet labels → a handful of regex searches)."""
+    words = set(re.findall(r"\w+", lowered_text))
+    return [syn for syn, w in _synonyms(labels) if w <= words]
 
 
 def _region_refs(text: str, positions: list[str]) -> list[tuple[int, int, tuple[int, ...]]]:

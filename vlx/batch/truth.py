@@ -52,7 +52,6 @@ def with_ground_truth(expl: Explanation, gt: Any, model: Any, base: Path) -> tup
     mask = _mask(spec, expl.image.size_hw, base)
     if mask is None:
         return expl, extras
-    import vlx.evaluate  # noqa: F401  (registers the metrics)
     from vlx.registry import METRICS
 
     added = tuple(METRICS.get(name)()(model, expl.image, expl.attribution, expl.target.primary, gt_mask=mask)

@@ -4,12 +4,15 @@ Under ``accelerate launch`` (or torchrun) every process runs the same ``vlx batc
 ``accelerate.PartialState`` gives its rank and world size and a barrier. ``vlx batch
 --processes N`` starts N such processes itself on this machine, with the environment accelerate
 would set (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``), so both
-ways run the same code. Rank 0 prepares the output folder before the others start and merges the
+ways run the same code; the processes it starts get the options as JSON (``vlx.batch.child``),
+never a re-parsed command line. Rank 0 prepares the output folder before the others start and merges the
 results after all have finished."""
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import json
 import os
 import signal
 import socket
@@ -21,9 +24,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
-from vlx.batch import BatchOptions, BatchSummary, finalize, finished_ids, make_explain_fn, prepare, run_shard
-from vlx.batch_items import discover, shard
-from vlx.batch_progress import ParentProgress, rank_progress
+from vlx.batch.items import discover, shard
+from vlx.batch.options import BatchOptions, launcher_world, threads_per_process
+from vlx.batch.progress import ParentProgress, rank_progress
+from vlx.batch.shard import (ERRORS, RESULTS, BatchSummary, finalize, finished_ids, make_explain_fn, prepare,
+                             run_shard)
+from vlx.batch.journal import read_jsonl
 from vlx.errors import UsageError, VlxError
 
 
@@ -61,9 +67,34 @@ class Group:
                 dist.destroy_process_group()
 
 
+def run_batch(source: str | Path, out: str | Path, options: BatchOptions | None = None, explainer: Any = None,
+              processes: int = 1, progress: bool = False, debug: bool = False) -> BatchSummary:
+    """Explain every item of a folder or manifest into ``out``, resumably (``vlx batch``).
+
+    ``processes > 1`` starts that many local worker processes (each gets ``options`` as JSON);
+    under ``accelerate launch`` / ``torchrun`` each process runs its shard and rank 0 merges.
+    ``explainer``: an ``Explainer`` to use in this process (e.g. around a model object); built
+    from ``options.explain`` when ``None``. Returns the summary of the whole batch (on rank 0; a
+    rank's own counts elsewhere, with ``summary.rank`` set and ``summary.launched`` true when
+    a launcher started this process)."""
+    options = options or BatchOptions()
+    rank, world = launcher_world()
+    launched = os.environ.get("VLX_BATCH_CHILD") == "1" or world > 1
+    if processes > 1 and world > 1:
+        raise UsageError("--processes cannot be used under accelerate launch; let the launcher start the processes.")
+    if processes > 1:
+        if explainer is not None:
+            raise UsageError("an explainer object cannot be shared with worker processes; pass options instead.")
+        summary = launch(Path(source), Path(out), options, processes, progress)
+    else:
+        summary = run_distributed(Path(source), Path(out), options, explainer, progress, debug)
+    summary.rank, summary.launched = rank, launched
+    return summary
+
+
 def run_distributed(source: Path, out: Path, options: BatchOptions, explainer: Any = None, progress: bool = False,
                     debug: bool = False) -> BatchSummary:
-    """One process's part of a batch (all of it when alone); see ``vlx.batch.run_batch``."""
+    """One process's part of a batch (all of it when alone); see ``run_batch``."""
     import torch
 
     group = Group()
@@ -80,9 +111,12 @@ def run_distributed(source: Path, out: Path, options: BatchOptions, explainer: A
             pending = len(mine) - len(finished_ids(out) & {it.id for it in mine})
             if explainer is None and pending:       # nothing left to do: no need to load the model
                 explainer = build_explainer(options, group)
+            if explainer is not None:               # reports use the coverage the explainer cut regions with
+                options = dataclasses.replace(options, explain=explainer.config)
             with rank_progress(progress and group.rank == 0, pending, group.world_size) as on_item:
+                chunk = explainer.model.batch_size if explainer is not None else 1
                 summary = run_shard(items, out, make_explain_fn(explainer, options), options, group.rank,
-                                    group.world_size, on_item, debug)
+                                    group.world_size, on_item, debug, chunk)
             group.barrier()
             if group.rank != 0:
                 return summary
@@ -94,18 +128,15 @@ def run_distributed(source: Path, out: Path, options: BatchOptions, explainer: A
 
 
 def build_explainer(options: BatchOptions, group: Group) -> Any:
-    """An ``Explainer`` for ``options``; with several processes on GPUs, each uses its own GPU."""
+    """An ``Explainer`` for ``options.explain``; with several processes on GPUs, each uses its own GPU."""
     import torch
 
     from vlx.pipeline import Explainer
 
-    if options.style not in ("short", "detailed"):
-        raise UsageError(f"unknown style {options.style!r}; choose short or detailed.")
-    device = options.device
-    if group.world_size > 1 and device in ("auto", "cuda") and torch.cuda.is_available():
-        device = f"cuda:{group.local_rank % torch.cuda.device_count()}"
-    return Explainer(options.model, options.method, layer=options.layer, device=device, style=options.style,
-                     coverage=options.coverage)
+    config = options.explain.check()
+    if group.world_size > 1 and config.device in ("auto", "cuda") and torch.cuda.is_available():
+        config = config.replace(device=f"cuda:{group.local_rank % torch.cuda.device_count()}")
+    return Explainer(config)
 
 
 @contextmanager
@@ -133,12 +164,13 @@ def launch(source: Path, out: Path, options: BatchOptions, processes: int, progr
         prepare(out, processes)
     before = len(finished_ids(out) & {it.id for it in items})
     todo = len(items) - before
-    threads = options.threads or max(1, (os.cpu_count() or 1) // processes)
+    threads = threads_per_process(options.threads, processes)
     logs = out / ".logs"
     logs.mkdir(exist_ok=True)
+    spec = logs / "options.json"
+    spec.write_text(json.dumps(dataclasses.replace(options, threads=threads).to_json()), encoding="utf-8")
     port = _free_port()
-    cmd = [sys.executable, "-m", "vlx.cli", "batch", str(source), "--out", str(out), "--no-progress", "--quiet",
-           *BatchOptions(**{**options.__dict__, "threads": threads}).to_argv()]
+    cmd = [sys.executable, "-m", "vlx.batch.child", str(source), str(out), str(spec)]
     procs: list[subprocess.Popen] = []
     t0 = time.perf_counter()
     try:
@@ -181,9 +213,6 @@ def _wait(procs: list[subprocess.Popen], bar: ParentProgress, logs: Path) -> str
 
 
 def _read_summary(out: Path, items: list) -> BatchSummary:
-    from vlx.batch import ERRORS, RESULTS
-    from vlx.batch_io import read_jsonl
-
     ids = {it.id for it in items}
     results = [r for r in read_jsonl(out / RESULTS) if r["id"] in ids]
     errors = [e for e in read_jsonl(out / ERRORS) if e["id"] in ids]

@@ -1,5 +1,5 @@
-"""Batch runs: explain every item of a folder or manifest into ``OUT/``, resumably, on one process
-or sharded over many (``accelerate launch`` or ``vlx batch --processes N``).
+"""One rank's part of a batch: explain its shard of the items into ``OUT/``, commit each item
+atomically, and (on the coordinator) merge the rank journals and write the index.
 
 Layout of ``OUT/``::
 
@@ -24,33 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from vlx.batch_io import Journal, fsync_dir, read_jsonl, write_jsonl_atomic
-from vlx.batch_items import BatchItem, check_path, discover, shard
+from vlx.batch.journal import Journal, fsync_dir, read_jsonl, write_jsonl_atomic
+from vlx.batch.items import BatchItem, check_path, shard
+from vlx.batch.options import BatchOptions
 from vlx.errors import InputError, VlxError
 
 RESULTS, ERRORS = "results.jsonl", "errors.jsonl"
 FAIL_FAST = 5     # abort when the first this-many attempted items all hit an internal (non-input) error
-
-
-@dataclass(frozen=True)
-class BatchOptions:
-    """What each item is explained with (see ``vlx batch --help``). ``threads``: torch threads per
-    process (0 keeps torch's default)."""
-
-    model: str = "effnet-lite0"
-    method: str = "gradcam"
-    layer: str | None = None
-    device: str = "auto"
-    style: str = "short"
-    coverage: float = 0.5
-    max_pixels: int = 80_000_000
-    threads: int = 0
-
-    def to_argv(self) -> list[str]:
-        """The ``vlx batch`` options that reproduce these options."""
-        argv = ["--model", self.model, "--method", self.method, "--device", self.device, "--style", self.style,
-                "--coverage", repr(self.coverage), "--max-pixels", str(self.max_pixels), "--threads", str(self.threads)]
-        return argv + (["--layer", self.layer] if self.layer else [])
 
 
 @dataclass
@@ -65,6 +45,15 @@ class BatchSummary:
     skipped: int = 0
     seconds: float = 0.0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    rank: int = 0
+    launched: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The counts, the rate and the first errors (``vlx batch --json``)."""
+        return {"out": str(self.out), "total": self.total, "done": self.done, "failed": self.failed, "new": self.new,
+                "skipped": self.skipped, "seconds": round(self.seconds, 3),
+                "rate_per_min": round(self.rate_per_min, 3), "errors": self.errors,
+                "results": str(self.out / RESULTS), "index": str(self.out / "index.html")}
 
     @property
     def rate_per_min(self) -> float:
@@ -86,14 +75,16 @@ def finished_ids(out: Path) -> set[str]:
     return ids
 
 
-ExplainFn = Callable[[BatchItem], "tuple[Any, dict[str, Any]]"]
+Outcome = "tuple[Any, dict[str, Any]] | Exception"
+ExplainFn = Callable[[list[BatchItem]], "list[Outcome]"]
 
 
 def run_shard(items: list[BatchItem], out: Path, explain: ExplainFn, options: BatchOptions,
               rank: int = 0, world_size: int = 1, on_item: Callable[[bool], None] | None = None,
-              debug: bool = False) -> BatchSummary:
-    """Explain this rank's unfinished items; ``explain(item)`` returns ``(Explanation, extra
-    fields for the results record)``.
+              debug: bool = False, chunk: int = 1) -> BatchSummary:
+    """Explain this rank's unfinished items, ``chunk`` at a time: ``explain(items)`` returns, per
+    item, ``(Explanation, extra fields for the results record)`` or the exception that item
+    raised. Each item is then committed on its own, in order.
 
     ``on_item(ok)`` is called after each attempted item (for progress bars). Input problems
     (``VlxError``) are recorded in the errors journal and the run goes on; other exceptions are
@@ -106,32 +97,37 @@ def run_shard(items: list[BatchItem], out: Path, explain: ExplainFn, options: Ba
     t0 = time.perf_counter()
     internal, attempted = 0, 0
     with Journal(out / res_name) as results, Journal(out / err_name) as errors:
-        for it in todo:
-            attempted += 1
+        for at in range(0, len(todo), max(1, chunk)):
+            group = todo[at:at + max(1, chunk)]
             start = time.perf_counter()
-            try:
-                if it.problem is not None:
-                    raise InputError(it.problem)
-                expl, extras = explain(it)
-                record = {**commit_item(it, expl, out, options), **extras}
-            except VlxError as e:
-                if debug:
-                    raise
-                errors.append(_error_record(it, e, rank))
-                ok = False
-            except Exception as e:  # recorded with its traceback, never hidden; see FAIL_FAST
-                internal += 1
-                if debug or internal == attempted == FAIL_FAST:
-                    raise
-                errors.append(_error_record(it, e, rank, traceback.format_exc()))
-                ok = False
-            else:
-                record.update(seconds=round(time.perf_counter() - start, 4), rank=rank)
-                results.append(record)
-                summary.new += 1
-                ok = True
-            if on_item is not None:
-                on_item(ok)
+            outcomes = explain(group)
+            each = (time.perf_counter() - start) / len(group)
+            for it, outcome in zip(group, outcomes):
+                attempted += 1
+                start = time.perf_counter()
+                try:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                    expl, extras = outcome
+                    record = {**commit_item(it, expl, out, options), **extras}
+                except VlxError as e:
+                    if debug:
+                        raise
+                    errors.append(_error_record(it, e, rank))
+                    ok = False
+                except Exception as e:  # recorded with its traceback, never hidden; see FAIL_FAST
+                    internal += 1
+                    if debug or internal == attempted == FAIL_FAST:
+                        raise
+                    errors.append(_error_record(it, e, rank, traceback.format_exc()))
+                    ok = False
+                else:
+                    record.update(seconds=round(each + time.perf_counter() - start, 4), rank=rank)
+                    results.append(record)
+                    summary.new += 1
+                    ok = True
+                if on_item is not None:
+                    on_item(ok)
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -155,7 +151,7 @@ def commit_item(item: BatchItem, expl: Any, out: Path, options: BatchOptions) ->
     stage = items_dir / f".tmp-{item.id}-{os.getpid()}"
     if stage.exists():
         shutil.rmtree(stage)
-    write_explanation(expl, stage, options.coverage)
+    write_explanation(expl, stage, options.explain.coverage)
     write_thumbnail(expl, stage / "thumb.jpg")
     if final.exists():                      # left by a run killed before its commit: not committed
         shutil.rmtree(final)
@@ -226,36 +222,45 @@ def finalize(out: Path, items: list[BatchItem], title: str = "") -> BatchSummary
 
 
 def make_explain_fn(explainer: Any, options: BatchOptions) -> ExplainFn:
-    """``item -> (Explanation, extras)`` with an ``Explainer``: loads the image (one-line errors for bad
-    files), explains the item's target and adds ground-truth metrics when the item has them."""
-    from vlx.batch_truth import with_ground_truth
+    """``items -> [(Explanation, extras) or the item's exception]`` with an ``Explainer``: loads
+    each image (one-line errors for bad files), explains the loaded ones together
+    (``Explainer.explain_many``: one stacked pass) and adds ground-truth metrics where an item
+    has them. When the stacked call fails, the items are explained one by one, so the failure is
+    recorded on the item that caused it."""
+    from vlx.batch.truth import with_ground_truth
     from vlx.image import load_image
 
-    def explain(item: BatchItem) -> tuple[Any, dict[str, Any]]:
-        check_path(item.path)
-        img = load_image(item.path, max_pixels=options.max_pixels)
-        expl = explainer.explain(img, item.target)
-        return with_ground_truth(expl, item.ground_truth, explainer.model, Path(item.path).parent)
+    def target(item: BatchItem) -> int | str | None:
+        return item.target if item.target is not None else options.target
+
+    def explain(items: list[BatchItem]) -> list[Any]:
+        outcomes: list[Any] = [None] * len(items)
+        loaded = []
+        for k, item in enumerate(items):
+            try:
+                if item.problem is not None:
+                    raise InputError(item.problem)
+                check_path(item.path)
+                loaded.append((k, item, load_image(item.path, max_pixels=options.max_pixels)))
+            except Exception as e:             # kept for run_shard, which records or raises it
+                outcomes[k] = e
+        expls = None
+        if len(loaded) > 1:
+            try:
+                expls = explainer.explain_many([img for _, _, img in loaded], [target(it) for _, it, _ in loaded],
+                                               options.contrast)
+            except Exception:                  # not lost: the one-by-one pass below raises it on its item
+                expls = None
+        for n, (k, item, img) in enumerate(loaded):
+            try:
+                expl = expls[n] if expls is not None else explainer.explain(img, target(item), options.contrast)
+                outcomes[k] = with_ground_truth(expl, item.ground_truth, explainer.model, Path(item.path).parent)
+            except Exception as e:
+                outcomes[k] = e
+        return outcomes
 
     return explain
 
 
-def run_batch(source: str | Path, out: str | Path, options: BatchOptions | None = None, explainer: Any = None,
-              progress: bool = False, debug: bool = False) -> BatchSummary:
-    """Explain a folder or manifest into ``out`` in this process, resumably (Python API).
-
-    ``explainer``: an ``Explainer`` to use (e.g. around a model object); built from ``options``
-    when ``None``. Under ``accelerate launch`` each process takes its shard and rank 0 merges.
-    Returns the summary of the whole batch (on rank 0; a rank's own counts elsewhere)."""
-    from vlx.batch_launch import run_distributed
-
-    return run_distributed(Path(source), Path(out), options or BatchOptions(), explainer, progress, debug)
-
-
-def discover_items(source: str | Path, out: str | Path | None = None) -> list[BatchItem]:
-    """The items of ``source`` (folder or manifest), leaving ``out`` out of a folder scan."""
-    return discover(source, exclude=out)
-
-
-__all__ = ["BatchOptions", "BatchSummary", "BatchItem", "run_batch", "discover_items", "merge", "finalize",
-           "run_shard", "commit_item"]
+__all__ = ["BatchSummary", "run_shard", "commit_item", "result_record", "prepare", "merge", "finalize",
+           "make_explain_fn", "finished_ids", "journal_names", "RESULTS", "ERRORS"]
