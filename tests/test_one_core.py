@@ -40,7 +40,7 @@ def test_misspelt_option_is_a_one_line_error_with_did_you_mean():
     assert msg.endswith(".") and all(o in msg.split("Its options:")[1] for o in ("batch_size", "method", "n_steps"))
     with pytest.raises(UsageError, match="'n_segment'.*Did you mean n_segments"):
         perturb.KernelSHAP(n_segment=8)                       # the class validates, not only get_method
-    with pytest.raises(UsageError, match="'n_stpes'"):
+    with pytest.raises(TypeError, match="'n_stpes'"):         # an explicit signature: Python's own check
         IntegratedGradients(n_stpes=3)
 
 
