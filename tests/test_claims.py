@@ -157,3 +157,28 @@ def test_unknown_mode_is_an_error():
 
     with pytest.raises(UsageError, match="constrained"):
         LLMVerbalizer(mode="creative")
+
+
+def test_cached_scoring_equals_a_full_forward_per_candidate(tmp_path):
+    """``TextGenerator.score`` shares the chat's key/value cache across candidates; each score must
+    equal the mean log-probability from a separate full forward pass (an independent computation)."""
+    import torch
+
+    from vlx.models.llm import load_llm
+    from vlx.testing.tiny_lm import tiny_causal_lm_folder
+
+    lm = load_llm(f"hf:{tiny_causal_lm_folder(tmp_path / 'lm')}", "cpu")
+    msgs = [{"role": "user", "content": "Say something about the cat."}]
+    cands = ["The cat sits.", "A region at the centre holds most of it.", "x"]
+    got = lm.score(msgs, "It predicts a cat.", cands)
+    tok, base = lm.tokenizer, lm.prompt_ids(msgs)[0].tolist()
+    head = tok("It predicts a cat.", add_special_tokens=False)["input_ids"]
+    for c, g in zip(cands, got):
+        ids = tok("It predicts a cat. " + c, add_special_tokens=False)["input_ids"]
+        k = next((i for i, (a, b) in enumerate(zip(head, ids)) if a != b), min(len(head), len(ids)))
+        full = torch.tensor([base + ids])
+        with torch.no_grad():
+            lp = lm.model(input_ids=full).logits.float().log_softmax(-1)[0]
+        want = lp[len(base) + k - 1:len(base) + len(ids) - 1].gather(1, full[0, len(base) + k:, None]).mean()
+        assert abs(g - float(want)) < 1e-4, (c, g, float(want))
+    assert len(set(round(g, 6) for g in got)) == 3            # the candidates are told apart

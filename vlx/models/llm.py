@@ -5,6 +5,7 @@ transformers causal LM by hub id or local folder (``hf:<id or path>``)."""
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,30 +57,35 @@ class TextGenerator:
     @torch.no_grad()
     def score(self, messages: list[dict[str, str]], prefix: str, candidates: list[str]) -> list[float]:
         """How likely the model finds each candidate as the next words of its reply to ``messages``
-        after ``prefix``: the mean log-probability per token of the candidate's tokens (one batched
-        forward pass; higher is likelier)."""
+        after ``prefix``: the mean log-probability per token of the candidate's tokens (higher is
+        likelier). The chat is run once and its key/value cache shared by all candidates, which are
+        scored in one batched pass."""
         tok = self.tokenizer
-        base = self.prompt_ids(messages)[0].tolist()
+        base = self.prompt_ids(messages)
         head = tok(prefix, add_special_tokens=False)["input_ids"] if prefix else []
-        rows, spans = [], []
+        rows, starts = [], []
         for c in candidates:
             ids = tok((prefix + " " if prefix else "") + c, add_special_tokens=False)["input_ids"]
-            k = next((i for i, (a, b) in enumerate(zip(head, ids)) if a != b), min(len(head), len(ids)))
-            rows.append(base + ids)
-            spans.append((len(base) + k, len(base) + len(ids)))
+            starts.append(next((i for i, (a, b) in enumerate(zip(head, ids)) if a != b), min(len(head), len(ids))))
+            rows.append(ids)
+        first = self.model(input_ids=base, use_cache=True)
+        cache = getattr(first, "cache", None) or first.past_key_values
+        cache.batch_repeat_interleave(len(rows))
         width = max(len(r) for r in rows)
         pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long, device=self.device)
+        mask = torch.zeros((len(rows), base.shape[1] + width), dtype=torch.long, device=self.device)
+        mask[:, : base.shape[1]] = 1
         for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.tensor(r)
-            mask[i, : len(r)] = 1
-        logp = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits.float().log_softmax(-1)
-        out = []
-        for i, (s, e) in enumerate(spans):
-            target = ids[i, s:e].to(self.device)
-            out.append(float(logp[i, s - 1:e - 1].gather(1, target[:, None]).mean()) if e > s else float("-inf"))
-        return out
+            ids[i, : len(r)] = torch.tensor(r, device=self.device)
+            mask[i, base.shape[1]: base.shape[1] + len(r)] = 1
+        key = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        logits = self.model(input_ids=ids, attention_mask=mask, **{key: cache}).logits.float()
+        # token j of a row is predicted by the logits at j - 1 (the chat's last logits for j = 0)
+        logits = torch.cat([first.logits[:, -1:].float().expand(len(rows), 1, -1), logits[:, :-1]], 1)
+        logp = logits.log_softmax(-1).gather(2, ids[:, :, None])[:, :, 0]
+        return [float(logp[i, s:len(r)].mean()) if len(r) > s else float("-inf")
+                for i, (r, s) in enumerate(zip(rows, starts))]
 
 
 def smollm2_dir() -> Path:
