@@ -153,7 +153,7 @@ class ScriptedLM:
 def test_llm_verbalizer_outcomes(reply, status, shown):
     sheet = _sheet()
     lm = ScriptedLM(reply)
-    v = LLMVerbalizer(llm=lm).verbalize(sheet)
+    v = LLMVerbalizer(llm=lm, mode="free").verbalize(sheet)
     assert v.check["status"] == status and v.check["original"] == reply and v.verified is True
     user = lm.seen[0][1]["content"]
     assert "46%" in user and "centre-left" in user and "Egyptian cat" in user     # the facts reach the LM
