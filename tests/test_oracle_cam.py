@@ -174,7 +174,7 @@ def scorecam(p, x, A, kind, targets, class_of_weights=None, subset=None, weights
     return np.stack(out)
 
 
-def ablationcam(p, A, kind, targets, subset=None):
+def ablationcam(p, A, kind, targets, subset=None, estimate=None):
     # Desai & Ramaswamy: weight_k = (y - y_k) / y with y_k the score with channel k zeroed
     # (in every token, CLS included, for the ViT); vlx divides by |y| (same when y > 0).
     y = np_logits(p, A, kind)
@@ -183,7 +183,8 @@ def ablationcam(p, A, kind, targets, subset=None):
         ws = []
         for k in range(A.shape[1]):
             if subset is not None and k not in subset[i]:
-                ws.append(0.0)          # not ablated: weight 0
+                # not ablated: the first-order drop sum_ij G A (rank="gradient"), else 0
+                ws.append(0.0 if estimate is None else estimate[i, k] / abs(y[i, t]))
                 continue
             Ak = A[i:i + 1].copy()
             Ak[:, k] = 0
@@ -337,7 +338,8 @@ def test_fast_cams_score_the_top_channels(models, kind):
             if method == "scorecam":
                 expected = scorecam(p, xn, A, kind, TARGETS, subset=chosen)
             else:
-                expected = ablationcam(p, A, kind, TARGETS, subset=chosen)
+                expected = ablationcam(p, A, kind, TARGETS, subset=chosen,
+                                       estimate=(G * A).sum((2, 3)) if rank == "gradient" else None)
             assert_close(ours, expected, f"{method} {rank} {kind}")
             assert not np.allclose(expected, scorecam(p, xn, A, kind, TARGETS) if method == "scorecam" else full_abl)
 

@@ -215,17 +215,23 @@ class ForwardCAM(CAMBase):
         raise NotImplementedError
 
     def selected(self, model: ImageClassifier, x: torch.Tensor, target: Target, module: nn.Module,
-                 acts: torch.Tensor) -> torch.Tensor:
-        """Channel indices ``(B, k)`` to score, ascending per row (all channels by default)."""
+                 acts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Channel indices ``(B, k)`` to score, ascending per row (all channels by default), and
+        the layer's gradients ``(B, C, h, w)`` when ``rank="gradient"`` needed them (else None)."""
         b, c = acts.shape[:2]
         if self.channels is None or self.channels >= c:
-            return torch.arange(c, device=acts.device).expand(b, c)
+            return torch.arange(c, device=acts.device).expand(b, c), None
         mass = acts.float().clamp_min(0).sum(dim=(2, 3))
-        key = mass if self.rank == "mass" else self.rank_key(*layer_gradients(model, x, target, module)).float()
+        grads = None
+        if self.rank == "mass":
+            key = mass
+        else:
+            acts, grads = layer_gradients(model, x, target, module)
+            key = self.rank_key(acts, grads).float()
         # Highest key first; ties by activation mass, then by channel index (both stable sorts).
         by_mass = torch.sort(mass, dim=1, descending=True, stable=True).indices
         by_key = torch.sort(key.gather(1, by_mass), dim=1, descending=True, stable=True).indices
-        return by_mass.gather(1, by_key)[:, :self.channels].sort(dim=1).values
+        return by_mass.gather(1, by_key)[:, :self.channels].sort(dim=1).values, grads
 
 
 SCORECAM_WEIGHTS = ("probability", "channel_softmax")
@@ -277,7 +283,7 @@ class ScoreCAM(ForwardCAM):
                         acts: torch.Tensor) -> torch.Tensor:
         from vlx.attribute.gradient import target_rows
 
-        chosen = self.selected(model, x, target, module, acts)
+        chosen, _ = self.selected(model, x, target, module, acts)
         maps = []
         bs = self.batch_size or model.batch_size
         for i in range(acts.shape[0]):
@@ -310,10 +316,12 @@ class AblationCAM(ForwardCAM):
     Named variant: ``w_k = (s - s_k) / |s|``; the paper divides by ``s``, which is the same for a
     positive score and would flip every weight's sign for a negative one (e.g. a contrast).
 
-    ``channels=k`` ablates only ``k`` channels per image (the others weigh 0); with
-    ``rank="gradient"`` those with the largest ``|sum_ij g_k A_k|``, the first-order estimate of
-    the score drop. On EfficientNet-Lite0 (1280 channels) ``channels=64`` keeps Spearman >= 0.95
-    with the full map at about 5% of its forward passes (``benchmarks/fast_cam.py``).
+    ``channels=k`` ablates only ``k`` channels per image. With ``rank="gradient"`` (one backward
+    pass) those with the largest ``|sum_ij g_k A_k|``, the first-order estimate of the score
+    drop, and the other channels keep that estimate as their drop; with ``rank="mass"`` the
+    others weigh 0. On EfficientNet-Lite0 (1280 channels, four photos) ``channels=64`` keeps
+    Spearman >= 0.959 with the full map for about 5% of its forward passes (see
+    ``docs/testing-camgrad.md``).
     """
 
     name = "ablationcam"
@@ -328,7 +336,11 @@ class AblationCAM(ForwardCAM):
         from vlx.attribute.gradient import target_rows
 
         b, c = acts.shape[:2]
-        chosen = self.selected(model, x, target, module, acts)
+        chosen, grads = self.selected(model, x, target, module, acts)
+        # Channels not ablated: the first-order estimate of their drop, sum_ij g A, when the
+        # gradients are at hand (rank="gradient"), else 0.
+        estimate = torch.zeros((b, c), device=acts.device) if grads is None else \
+            (grads.float() * acts.float()).sum(dim=(2, 3))
         base = target.score(model.logits(x)).float()
         keep: dict[str, torch.Tensor] = {}
 
@@ -343,7 +355,7 @@ class AblationCAM(ForwardCAM):
             maps = []
             bs = self.batch_size or model.batch_size
             for i in range(b):
-                drops = torch.zeros(c, device=acts.device)
+                drops = estimate[i].clone()
                 for c0 in range(0, chosen.shape[1], bs):
                     ch = chosen[i, c0:c0 + bs]
                     keep["mask"] = 1.0 - F.one_hot(ch, c).float()
