@@ -148,26 +148,33 @@ def bilinear(img: np.ndarray, size: int) -> np.ndarray:
     return rows[..., i0] * (1 - f) + rows[..., i1] * f
 
 
-def scorecam(p, x, A, kind, targets, class_of_weights=None, subset=None):
-    # Wang et al. (Algorithm 1, as pytorch-grad-cam): mask_k = minmax(upsample(A_k)); the channel
-    # weight is the softmax over channels of the target logit of x * mask_k; the map combines the
-    # channels' positive parts (vlx's documented variant; A >= 0 here, so the same as the paper).
+def scorecam(p, x, A, kind, targets, class_of_weights=None, subset=None, weights="probability"):
+    # Wang et al.: mask_k = minmax(upsample(A_k)); S_k = the model's output on x * mask_k.
+    # weights="probability" (paper's S_k^c, authors' code): w_k = softmax over classes of S_k, at
+    # the target. weights="channel_softmax" (pytorch-grad-cam): w = softmax over channels of the
+    # target logits. The map combines the channels' positive parts (vlx's documented variant).
+    # subset[i]: only those channels are scored; the others get the mean score of the scored.
     out = []
     for i, t in enumerate(targets):
         up = bilinear(A[i], x.shape[-1])                          # (K, S, S)
         lo, hi = up.min((1, 2), keepdims=True), up.max((1, 2), keepdims=True)
         m = np.where(hi > lo, (up - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0)
         masked = x[i][None] * m[:, None]                           # (K, 3, S, S)
-        # (``subset``: A holds only those channels; masks and weights are over them alone.)
-        logits = np_logits(p, np_layer(p, masked), kind)
+        logits = np_logits(p, np_layer(p, masked), kind)           # (K, classes)
+        if weights == "probability":
+            e = np.exp(logits - logits.max(1, keepdims=True))
+            logits = e / e.sum(1, keepdims=True)
         s = logits[:, t if class_of_weights is None else class_of_weights]
-        alpha = np.exp(s - s.max())
-        alpha /= alpha.sum()
-        out.append(relu((alpha[:, None, None] * relu(A[i])).sum(0)))
+        if subset is not None:
+            s = np.where(np.isin(np.arange(len(s)), subset[i]), s, s[subset[i]].mean())
+        if weights == "channel_softmax":
+            s = np.exp(s - s.max())
+            s /= s.sum()
+        out.append(relu((s[:, None, None] * relu(A[i])).sum(0)))
     return np.stack(out)
 
 
-def ablationcam(p, A, kind, targets, subset=None):
+def ablationcam(p, A, kind, targets, subset=None, estimate=None):
     # Desai & Ramaswamy: weight_k = (y - y_k) / y with y_k the score with channel k zeroed
     # (in every token, CLS included, for the ViT); vlx divides by |y| (same when y > 0).
     y = np_logits(p, A, kind)
@@ -176,7 +183,8 @@ def ablationcam(p, A, kind, targets, subset=None):
         ws = []
         for k in range(A.shape[1]):
             if subset is not None and k not in subset[i]:
-                ws.append(0.0)          # not ablated: weight 0
+                # not ablated: the first-order drop sum_ij G A (rank="gradient"), else 0
+                ws.append(0.0 if estimate is None else estimate[i, k] / abs(y[i, t]))
                 continue
             Ak = A[i:i + 1].copy()
             Ak[:, k] = 0
@@ -246,8 +254,10 @@ def test_scorecam_matches_closed_form(models, kind):
     x = inputs(seed=2)
     A = np_layer(p, x.double().numpy())
     for targets in (TARGETS, (1, 1)):
-        ours = vlx_map(model, "scorecam", x, ClassTarget(targets), batch_size=4)
-        assert_close(ours, scorecam(p, x.double().numpy(), A, kind, targets), f"scorecam {kind} {targets}")
+        for weights in ("probability", "channel_softmax"):
+            ours = vlx_map(model, "scorecam", x, ClassTarget(targets), batch_size=4, weights=weights)
+            assert_close(ours, scorecam(p, x.double().numpy(), A, kind, targets, weights=weights),
+                         f"scorecam {kind} {targets} {weights}")
 
 
 @pytest.mark.parametrize("kind", ["cnn", "vit"])
@@ -282,22 +292,15 @@ def test_planted_model_tells_variants_apart(models):
     assert far(gradcam(A, G), hirescam(A, G))
     assert far(gradcam(A, G), xgradcam(A, G))
     assert far(eigencam(A), relu(-eigencam(A) + eigencam(A).max()))
-    sc = scorecam(p, x, A, "cnn", TARGETS)
-    for c in range(3):
-        variant = scorecam(p, x, A, "cnn", TARGETS, class_of_weights=c)
-        assert far(sc, variant), c
+    for weights in ("probability", "channel_softmax"):
+        sc = scorecam(p, x, A, "cnn", TARGETS, weights=weights)
+        for c in range(3):
+            variant = scorecam(p, x, A, "cnn", TARGETS, class_of_weights=c, weights=weights)
+            assert far(sc, variant), (weights, c)
+    assert far(scorecam(p, x, A, "cnn", TARGETS), scorecam(p, x, A, "cnn", TARGETS, weights="channel_softmax"))
 
 
 # -- fewer passes: Score-CAM and Ablation-CAM on the channels that matter -----------------------
-
-def scorecam_on(p, x, A, kind, targets, chosen):
-    """Score-CAM restricted to the channel sets ``chosen[i]`` (softmax over those only)."""
-    out = []
-    for i, t in enumerate(targets):
-        sub = A[i:i + 1, chosen[i]]
-        out.append(scorecam(p, x[i:i + 1], sub, kind, (t,), subset=chosen[i])[0])
-    return np.stack(out)
-
 
 @pytest.mark.parametrize("method", ["scorecam", "ablationcam"])
 def test_fast_cams_with_all_channels_equal_the_full_method(models, method):
@@ -333,9 +336,10 @@ def test_fast_cams_score_the_top_channels(models, kind):
             chosen = [sorted(np.lexsort((np.arange(6), -mass[i], -key[i]))[:3].tolist()) for i in range(2)]
             ours = vlx_map(model, method, x, ClassTarget(TARGETS), batch_size=2, channels=3, rank=rank)
             if method == "scorecam":
-                expected = scorecam_on(p, xn, A, kind, TARGETS, chosen)
+                expected = scorecam(p, xn, A, kind, TARGETS, subset=chosen)
             else:
-                expected = ablationcam(p, A, kind, TARGETS, subset=chosen)
+                expected = ablationcam(p, A, kind, TARGETS, subset=chosen,
+                                       estimate=(G * A).sum((2, 3)) if rank == "gradient" else None)
             assert_close(ours, expected, f"{method} {rank} {kind}")
             assert not np.allclose(expected, scorecam(p, xn, A, kind, TARGETS) if method == "scorecam" else full_abl)
 
@@ -351,3 +355,7 @@ def test_cam_options_are_checked():
             get_method(method, channels=0)
         with pytest.raises(ValueError):
             get_method(method, rank="random")
+    with pytest.raises(ValueError):
+        get_method("scorecam", weights="logit")
+    with pytest.raises(TypeError):
+        get_method("ablationcam", weights="probability")
