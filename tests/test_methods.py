@@ -167,21 +167,3 @@ def test_kernelshap_enumeration_gives_exact_shapley_values():
                 wt = math.factorial(k) * math.factorial(p - k - 1) / math.factorial(p)
                 exact[i] += wt * (game(with_i) - game(s))
     assert torch.allclose(phi, exact, atol=1e-8), (phi, exact)
-
-
-def test_kernelshap_efficiency_when_sampling(models):
-    model, x = models["planted"], model_input(models, "planted")
-    ks = get_method("kernelshap", n_segments=32, n_samples=64)
-    out = ks.attribute(model, x[:1], ClassTarget(0))
-    from vlx.attribute.perturb import make_baseline
-
-    with torch.no_grad():
-        f = ClassTarget(0).score(model.logits(torch.cat([x[:1], make_baseline(x[:1], "mean")])))
-    players = torch.unique(out[0])
-    # Sum over players (each painted on its pixels) equals f(x) - f(baseline).
-    from vlx.attribute.perturb import superpixel_players
-
-    seg = superpixel_players(model, x[0], 32)
-    per_player = torch.stack([out[0][seg == s][0] for s in range(int(seg.max()) + 1)])
-    assert players.numel() >= 2
-    assert torch.allclose(per_player.sum().double(), (f[0] - f[1]).double(), atol=1e-4)
