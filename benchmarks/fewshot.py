@@ -12,7 +12,8 @@ trivial all-foreground baseline first, then a markdown leaderboard (mean ± stan
 episodes) beside the numbers the Affinity Explainer paper reports for DCAMA on COCO-20i (a
 different model and different data: compare the ordering, not the values).
 
-Run: ``.venv/bin/python benchmarks/fewshot.py [--episodes 6] [--shots 2] [--steps 75] [--measure probability] [--threads 1]``
+Run: ``.venv/bin/python benchmarks/fewshot.py [--episodes 6] [--shots 2] [--steps 75]
+[--measure probability] [--threads 1]``
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def main() -> None:
         print(f"episode {e.seed} ({e.kind}, {e.category}): model IoU {100 * model_iou[-1]:.1f}", flush=True)
 
     print(f"\nmodel: {model.name}, {args.episodes} episodes, 1-way {args.shots}-shot, input "
-          f"{model.input_size[0]}x{model.input_size[1]}, {args.steps}-step curves of {args.measure}, torch threads {args.threads}")
+          f"{model.input_size[0]}x{model.input_size[1]}, {args.steps}-step curves of {args.measure}, "
+          f"torch threads {args.threads}")
     print(f"query mIoU {100 * np.mean(model_iou):.1f} (all-foreground baseline {100 * np.mean(trivial):.1f}, "
           f"all-background 0.0)\n")
     print("| explainer | insertion ↑ | deletion ↓ | ins − del ↑ | mIoULoss@1% ↓ | s / episode |")

@@ -112,7 +112,8 @@ def episode():
 @pytest.mark.parametrize("combine", ["mean", "ablation"])
 def test_affinity_explainer_matches_reference(episode, variant, combine):
     model, query, supports, masks, roi = episode
-    name = "affinity" + ("" if variant == "unmasked" else f"-{variant}") + ("-ablation" if combine == "ablation" else "")
+    name = "affinity" + ("" if variant == "unmasked" else f"-{variant}")
+    name += "-ablation" if combine == "ablation" else ""
     a = explain_support(model, query, supports, masks, name, roi=roi)
     want = ref_map(model, roi.ravel(), np.stack(masks), variant, combine)
     np.testing.assert_allclose(a.raw, want, rtol=2e-4, atol=1e-8)

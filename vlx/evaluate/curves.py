@@ -42,8 +42,8 @@ def gaussian_blur(a: np.ndarray, sigma: float) -> np.ndarray:
     if sigma <= 0:
         raise ValueError(f"blur sigma must be > 0, got {sigma}")
     a = np.asarray(a)
-    return gaussian(a if a.dtype.kind == "f" else a.astype(np.float64), sigma=sigma, channel_axis=-1, preserve_range=True,
-                    mode="nearest", truncate=4.0)
+    a = a if a.dtype.kind == "f" else a.astype(np.float64)
+    return gaussian(a, sigma=sigma, channel_axis=-1, preserve_range=True, mode="nearest", truncate=4.0)
 
 
 def blur_image(pixels: np.ndarray, sigma: float | None = None) -> np.ndarray:
