@@ -15,8 +15,8 @@ from scipy.stats import rankdata
 
 from vlx.attribute import AttributionMethod, attribute
 from vlx.evaluate import (
-    Complexity, EnergyPointingGame, ModelRandomisation, PointingGame, Road, RoadLeRF, RoadMoRF, Sparseness, entropy,
-    gini, impute, region_deletion, region_deletion_curve, road_curve, spearman,
+    Complexity, EnergyPointingGame, ModelRandomisation, PointingGame, Road, RoadLeRF, RoadMoRF, Sparseness, box_mask,
+    entropy, gini, impute, region_deletion, region_deletion_curve, road_curve, spearman,
 )
 from vlx.evaluate.sanity import parameterised_layers, randomise_
 from vlx.image import from_array
@@ -99,6 +99,25 @@ def probs_of(model: ImageClassifier, batch: torch.Tensor, target: int) -> np.nda
 
 # ---- pointing game and energy -------------------------------------------------------------------
 
+def test_box_mask_closed_form_and_clipping() -> None:
+    m = box_mask((2, 1, 5, 3), (4, 6))                 # XYXY, exclusive end
+    want = np.zeros((4, 6), bool)
+    want[1:3, 2:5] = True
+    np.testing.assert_array_equal(m, want)
+    np.testing.assert_array_equal(box_mask((-3, -2, 2.9, 9), (4, 6)), np.pad(np.ones((4, 2), bool), ((0, 0), (0, 4))))
+    assert box_mask((5, 0, 9, 9), (4, 6)).sum() == 4 and box_mask((7, 0, 9, 9), (4, 6)).sum() == 0
+    assert m.dtype == bool and m.shape == (4, 6)
+
+
+@pytest.mark.parametrize("metric", [PointingGame(), EnergyPointingGame()])
+def test_localisation_metrics_need_a_fitting_mask(metric) -> None:
+    img = blank(6, 7)
+    with pytest.raises(ValueError, match=f"metric '{metric.name}' needs a ground-truth mask"):
+        metric(None, img, amap_of(np.ones((6, 7))), 0)
+    with pytest.raises(ValueError, match="gt_mask has shape"):
+        metric(None, img, amap_of(np.ones((6, 7))), 0, gt_mask=np.ones((7, 6), bool))
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("tol", [0.0, 3.0, 7.5])
 def test_pointing_game_matches_brute_force(seed: int, tol: float) -> None:
@@ -163,6 +182,16 @@ def test_gini_closed_forms(values: list, want: float) -> None:
     v = np.array(values, float).reshape(1, -1)
     r = Sparseness()(None, blank(*v.shape), amap_of(v), 0)  # type: ignore[arg-type]
     assert r.value == pytest.approx(want, abs=1e-6) and r.higher_is_better and r.category == "complexity"
+
+
+def test_gini_is_scale_free_and_exact_on_float32_input() -> None:
+    v = np.array([1, 2, 3, 4], float)
+    for scale in (1e-4, 0.05, 3.0, 1e6):
+        assert gini(v * scale) == pytest.approx(0.25, abs=1e-12)
+    w = np.ones(16, np.float32)                          # float32 loses the 1s beside 1e8; float64 does not
+    w[0] = 1e8
+    assert gini(w) == pytest.approx(gini_pairwise(w.astype(np.float64)), rel=1e-13)
+    assert gini(np.array([3.0])) == 0.0 and gini(np.zeros(0)) == 0.0
 
 
 @pytest.mark.parametrize("seed", range(4))
