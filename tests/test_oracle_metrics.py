@@ -152,6 +152,27 @@ def test_pointing_game_tolerance_boundary_and_ties() -> None:
     assert PointingGame(tolerance_px=0)(None, img, amap_of(flat), 0, gt_mask=gt).value == 1.0  # type: ignore[arg-type]
 
 
+def test_pointing_game_default_tolerance_and_one_pixel() -> None:
+    gt = np.zeros((40, 40), bool)
+    gt[10:12, 10:12] = True
+    img = blank(40, 40)
+
+    def at(y: int, x: int) -> AttributionMap:
+        v = np.zeros((40, 40))
+        v[y, x] = 1.0
+        return amap_of(v)
+
+    game = PointingGame()
+    assert game.tolerance_px == 15.0
+    r = game(None, img, at(11, 26), 0, gt_mask=gt)  # type: ignore[arg-type]      # 15 px right of (11, 11)
+    assert r.value == 1.0 and r.details["tolerance_px"] == 15.0
+    assert game(None, img, at(15, 26), 0, gt_mask=gt).value == 0.0  # type: ignore[arg-type]   # sqrt(15² + 4²)
+    one = PointingGame(tolerance_px=1)
+    assert one(None, img, at(12, 12), 0, gt_mask=gt).value == 0.0  # type: ignore[arg-type]    # diagonal: 1.41
+    assert one(None, img, at(12, 11), 0, gt_mask=gt).value == 1.0  # type: ignore[arg-type]    # 1 px below
+    assert one(None, img, at(12, 11), 0, gt_mask=np.zeros((40, 40), bool)).value == 0.0  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_energy_pointing_game_matches_definition(seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -165,6 +186,8 @@ def test_energy_pointing_game_matches_definition(seed: int) -> None:
     assert r.details["mask_area_fraction"] == pytest.approx(gt.mean())
     neg = -np.abs(v)
     assert EnergyPointingGame()(None, blank(12, 17), amap_of(neg), 0, gt_mask=gt).value == 0.0  # type: ignore[arg-type]
+    tiny = EnergyPointingGame()(None, blank(12, 17), amap_of(v * 1e-4), 0, gt_mask=gt)  # type: ignore[arg-type]
+    assert tiny.value == pytest.approx(inside / total, rel=1e-5)             # scale-free: small maps too
 
 
 # ---- sparseness (Gini) and complexity (entropy) -------------------------------------------------
@@ -212,6 +235,16 @@ def test_entropy_closed_form_k_equal_values(k: int) -> None:
     r = Complexity()(None, blank(5, 8), amap_of(v), 0)  # type: ignore[arg-type]
     assert r.value == pytest.approx(np.log(k) / np.log(40), abs=1e-9) and not r.higher_is_better
     assert r.details["entropy_nats"] == pytest.approx(np.log(k), abs=1e-9)
+
+
+def test_entropy_small_maps_tiny_values_and_float32() -> None:
+    v = np.array([[1e-4, 1e-4, 0.0, 1e-4]])
+    assert entropy(v) == pytest.approx(np.log(3), abs=1e-12)
+    assert Complexity()(None, blank(1, 1), amap_of(np.array([[2.0]])), 0).value == 0.0  # type: ignore[arg-type]
+    assert Complexity()(None, blank(1, 2), amap_of(np.array([[1.0, 1.0]])), 0).value == pytest.approx(1.0)  # type: ignore[arg-type]
+    w = np.ones(16, np.float32)                          # float32 loses the 1s beside 1e8; float64 does not
+    w[0] = 1e8
+    assert entropy(w) == pytest.approx(entropy_oracle(w.astype(np.float64)), rel=1e-9)
 
 
 @pytest.mark.parametrize("seed", range(3))
