@@ -375,6 +375,23 @@ def test_region_deletion_matches_hand_built_composites(planted: ImageClassifier,
     assert np.ptp(want) > 1e-3
 
 
+def test_region_deletion_default_baseline_is_the_blurred_image(planted: ImageClassifier, dim_image) -> None:
+    """The default "removed" content is the image blurred with sigma = 1/20 of its longer side
+    (scipy's Gaussian with repeated edges here, on [0, 1] pixels rounded to uint8)."""
+    from scipy.ndimage import gaussian_filter
+
+    q = np.zeros((SIZE, SIZE), bool)
+    q[:9, :8] = True
+    px = dim_image.pixels.astype(np.float64) / 255.0
+    blur = gaussian_filter(px, sigma=(SIZE / 20, SIZE / 20, 0), mode="nearest", truncate=4.0)
+    blur = np.round(np.clip(blur, 0, 1) * 255) / 255.0
+    comp = torch.from_numpy(np.where(q[..., None], blur, px)).permute(2, 0, 1)
+    want = probs_of(planted, comp[None], 0)[0]
+    r = region_deletion(planted, dim_image, [q], 0)
+    assert r.details["curve"][1] == pytest.approx(want, abs=1e-6) and r.details["baseline"] == "blur"
+    assert r.name == "region-deletion" and r.higher_is_better is False
+
+
 def test_region_deletion_mean_baseline(planted: ImageClassifier, dim_image) -> None:
     q = np.zeros((SIZE, SIZE), bool)
     q[2:7, 1:8] = True
