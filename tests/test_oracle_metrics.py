@@ -392,6 +392,23 @@ def test_region_deletion_default_baseline_is_the_blurred_image(planted: ImageCla
     assert r.name == "region-deletion" and r.higher_is_better is False
 
 
+def test_region_deletion_takes_region_objects_and_checks_sizes(planted: ImageClassifier, dim_image) -> None:
+    from vlx.types import Region
+
+    a = np.zeros((SIZE, SIZE), bool)
+    a[:5, :5] = True
+    b = np.zeros((SIZE, SIZE), bool)
+    b[5:9, 2:7] = True
+    regions = [Region(i, m, (0, 0, 1, 1), float(m.mean()), 0.5, 0.1, "centre") for i, m in enumerate([a, b])]
+    _, from_masks = region_deletion_curve(planted, dim_image, [a, b], 0, baseline="zero")
+    _, from_regions = region_deletion_curve(planted, dim_image, regions, 0, baseline="zero")
+    np.testing.assert_array_equal(from_masks, from_regions)
+    with pytest.raises(ValueError, match=rf"region mask has shape \(3, 3\) but the image is \({SIZE}, {SIZE}\)"):
+        region_deletion_curve(planted, dim_image, [np.ones((3, 3), bool)], 0)
+    with pytest.raises(ValueError, match="at least one region"):
+        region_deletion_curve(planted, dim_image, [], 0)
+
+
 def test_region_deletion_mean_baseline(planted: ImageClassifier, dim_image) -> None:
     q = np.zeros((SIZE, SIZE), bool)
     q[2:7, 1:8] = True
