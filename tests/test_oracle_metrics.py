@@ -15,8 +15,8 @@ from scipy.stats import rankdata
 
 from vlx.attribute import AttributionMethod, attribute
 from vlx.evaluate import (
-    Complexity, EnergyPointingGame, ModelRandomisation, PointingGame, Road, RoadLeRF, RoadMoRF, Sparseness, entropy,
-    gini, impute, region_deletion, region_deletion_curve, road_curve, spearman,
+    Complexity, EnergyPointingGame, ModelRandomisation, PointingGame, Road, RoadLeRF, RoadMoRF, Sparseness, box_mask,
+    entropy, gini, impute, region_deletion, region_deletion_curve, road_curve, spearman,
 )
 from vlx.evaluate.sanity import parameterised_layers, randomise_
 from vlx.image import from_array
@@ -99,6 +99,25 @@ def probs_of(model: ImageClassifier, batch: torch.Tensor, target: int) -> np.nda
 
 # ---- pointing game and energy -------------------------------------------------------------------
 
+def test_box_mask_closed_form_and_clipping() -> None:
+    m = box_mask((2, 1, 5, 3), (4, 6))                 # XYXY, exclusive end
+    want = np.zeros((4, 6), bool)
+    want[1:3, 2:5] = True
+    np.testing.assert_array_equal(m, want)
+    np.testing.assert_array_equal(box_mask((-3, -2, 2.9, 9), (4, 6)), np.pad(np.ones((4, 2), bool), ((0, 0), (0, 4))))
+    assert box_mask((5, 0, 9, 9), (4, 6)).sum() == 4 and box_mask((7, 0, 9, 9), (4, 6)).sum() == 0
+    assert m.dtype == bool and m.shape == (4, 6)
+
+
+@pytest.mark.parametrize("metric", [PointingGame(), EnergyPointingGame()])
+def test_localisation_metrics_need_a_fitting_mask(metric) -> None:
+    img = blank(6, 7)
+    with pytest.raises(ValueError, match=f"metric '{metric.name}' needs a ground-truth mask"):
+        metric(None, img, amap_of(np.ones((6, 7))), 0)
+    with pytest.raises(ValueError, match="gt_mask has shape"):
+        metric(None, img, amap_of(np.ones((6, 7))), 0, gt_mask=np.ones((7, 6), bool))
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("tol", [0.0, 3.0, 7.5])
 def test_pointing_game_matches_brute_force(seed: int, tol: float) -> None:
@@ -133,6 +152,27 @@ def test_pointing_game_tolerance_boundary_and_ties() -> None:
     assert PointingGame(tolerance_px=0)(None, img, amap_of(flat), 0, gt_mask=gt).value == 1.0  # type: ignore[arg-type]
 
 
+def test_pointing_game_default_tolerance_and_one_pixel() -> None:
+    gt = np.zeros((40, 40), bool)
+    gt[10:12, 10:12] = True
+    img = blank(40, 40)
+
+    def at(y: int, x: int) -> AttributionMap:
+        v = np.zeros((40, 40))
+        v[y, x] = 1.0
+        return amap_of(v)
+
+    game = PointingGame()
+    assert game.tolerance_px == 15.0
+    r = game(None, img, at(11, 26), 0, gt_mask=gt)  # type: ignore[arg-type]      # 15 px right of (11, 11)
+    assert r.value == 1.0 and r.details["tolerance_px"] == 15.0
+    assert game(None, img, at(15, 26), 0, gt_mask=gt).value == 0.0  # type: ignore[arg-type]   # sqrt(15² + 4²)
+    one = PointingGame(tolerance_px=1)
+    assert one(None, img, at(12, 12), 0, gt_mask=gt).value == 0.0  # type: ignore[arg-type]    # diagonal: 1.41
+    assert one(None, img, at(12, 11), 0, gt_mask=gt).value == 1.0  # type: ignore[arg-type]    # 1 px below
+    assert one(None, img, at(12, 11), 0, gt_mask=np.zeros((40, 40), bool)).value == 0.0  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_energy_pointing_game_matches_definition(seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -146,6 +186,8 @@ def test_energy_pointing_game_matches_definition(seed: int) -> None:
     assert r.details["mask_area_fraction"] == pytest.approx(gt.mean())
     neg = -np.abs(v)
     assert EnergyPointingGame()(None, blank(12, 17), amap_of(neg), 0, gt_mask=gt).value == 0.0  # type: ignore[arg-type]
+    tiny = EnergyPointingGame()(None, blank(12, 17), amap_of(v * 1e-4), 0, gt_mask=gt)  # type: ignore[arg-type]
+    assert tiny.value == pytest.approx(inside / total, rel=1e-5)             # scale-free: small maps too
 
 
 # ---- sparseness (Gini) and complexity (entropy) -------------------------------------------------
@@ -163,6 +205,16 @@ def test_gini_closed_forms(values: list, want: float) -> None:
     v = np.array(values, float).reshape(1, -1)
     r = Sparseness()(None, blank(*v.shape), amap_of(v), 0)  # type: ignore[arg-type]
     assert r.value == pytest.approx(want, abs=1e-6) and r.higher_is_better and r.category == "complexity"
+
+
+def test_gini_is_scale_free_and_exact_on_float32_input() -> None:
+    v = np.array([1, 2, 3, 4], float)
+    for scale in (1e-4, 0.05, 3.0, 1e6):
+        assert gini(v * scale) == pytest.approx(0.25, abs=1e-12)
+    w = np.ones(16, np.float32)                          # float32 loses the 1s beside 1e8; float64 does not
+    w[0] = 1e8
+    assert gini(w) == pytest.approx(gini_pairwise(w.astype(np.float64)), rel=1e-13)
+    assert gini(np.array([3.0])) == 0.0 and gini(np.zeros(0)) == 0.0
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -183,6 +235,16 @@ def test_entropy_closed_form_k_equal_values(k: int) -> None:
     r = Complexity()(None, blank(5, 8), amap_of(v), 0)  # type: ignore[arg-type]
     assert r.value == pytest.approx(np.log(k) / np.log(40), abs=1e-9) and not r.higher_is_better
     assert r.details["entropy_nats"] == pytest.approx(np.log(k), abs=1e-9)
+
+
+def test_entropy_small_maps_tiny_values_and_float32() -> None:
+    v = np.array([[1e-4, 1e-4, 0.0, 1e-4]])
+    assert entropy(v) == pytest.approx(np.log(3), abs=1e-12)
+    assert Complexity()(None, blank(1, 1), amap_of(np.array([[2.0]])), 0).value == 0.0  # type: ignore[arg-type]
+    assert Complexity()(None, blank(1, 2), amap_of(np.array([[1.0, 1.0]])), 0).value == pytest.approx(1.0)  # type: ignore[arg-type]
+    w = np.ones(16, np.float32)                          # float32 loses the 1s beside 1e8; float64 does not
+    w[0] = 1e8
+    assert entropy(w) == pytest.approx(entropy_oracle(w.astype(np.float64)), rel=1e-9)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -311,6 +373,40 @@ def test_region_deletion_matches_hand_built_composites(planted: ImageClassifier,
     assert r.details["first_drop"] == pytest.approx(want[0] - want[1], abs=1e-6)
     assert not r.higher_is_better and r.category == "faithfulness"
     assert np.ptp(want) > 1e-3
+
+
+def test_region_deletion_default_baseline_is_the_blurred_image(planted: ImageClassifier, dim_image) -> None:
+    """The default "removed" content is the image blurred with sigma = 1/20 of its longer side
+    (scipy's Gaussian with repeated edges here, on [0, 1] pixels rounded to uint8)."""
+    from scipy.ndimage import gaussian_filter
+
+    q = np.zeros((SIZE, SIZE), bool)
+    q[:9, :8] = True
+    px = dim_image.pixels.astype(np.float64) / 255.0
+    blur = gaussian_filter(px, sigma=(SIZE / 20, SIZE / 20, 0), mode="nearest", truncate=4.0)
+    blur = np.round(np.clip(blur, 0, 1) * 255) / 255.0
+    comp = torch.from_numpy(np.where(q[..., None], blur, px)).permute(2, 0, 1)
+    want = probs_of(planted, comp[None], 0)[0]
+    r = region_deletion(planted, dim_image, [q], 0)
+    assert r.details["curve"][1] == pytest.approx(want, abs=1e-6) and r.details["baseline"] == "blur"
+    assert r.name == "region-deletion" and r.higher_is_better is False
+
+
+def test_region_deletion_takes_region_objects_and_checks_sizes(planted: ImageClassifier, dim_image) -> None:
+    from vlx.types import Region
+
+    a = np.zeros((SIZE, SIZE), bool)
+    a[:5, :5] = True
+    b = np.zeros((SIZE, SIZE), bool)
+    b[5:9, 2:7] = True
+    regions = [Region(i, m, (0, 0, 1, 1), float(m.mean()), 0.5, 0.1, "centre") for i, m in enumerate([a, b])]
+    _, from_masks = region_deletion_curve(planted, dim_image, [a, b], 0, baseline="zero")
+    _, from_regions = region_deletion_curve(planted, dim_image, regions, 0, baseline="zero")
+    np.testing.assert_array_equal(from_masks, from_regions)
+    with pytest.raises(ValueError, match=rf"region mask has shape \(3, 3\) but the image is \({SIZE}, {SIZE}\)"):
+        region_deletion_curve(planted, dim_image, [np.ones((3, 3), bool)], 0)
+    with pytest.raises(ValueError, match="at least one region"):
+        region_deletion_curve(planted, dim_image, [], 0)
 
 
 def test_region_deletion_mean_baseline(planted: ImageClassifier, dim_image) -> None:
