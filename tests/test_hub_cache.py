@@ -107,8 +107,7 @@ zs = load_classifier("clip:hf:openai/clip-vit-base-patch32", "cpu", labels="cat,
 out["clip_zs"] = [zs.labels, list(zs.input_size)]
 vlm = load_vlm("hf:Salesforce/blip-image-captioning-base", "cpu")
 out["blip"] = [*mismatches(vlm.model, "Salesforce/blip-image-captioning-base"), type(vlm.processor).__name__,
-               list(vlm.processor.image_processor.size.values()) if hasattr(vlm.processor.image_processor.size, "values")
-               else str(vlm.processor.image_processor.size)]
+               str(vlm.processor.image_processor.size)]
 for key, repo in (("llava", "llava-hf/llava-1.5-7b-hf"), ("qwen", "Qwen/Qwen2-VL-2B-Instruct")):
     m = load_hf_mllm(repo, torch.device("cpu"))
     out[key] = [*mismatches(m.model, repo), m.family, m.image_token_id,
@@ -136,7 +135,7 @@ def test_hub_ids_load_their_own_weights_and_processors(hub):
     assert out["clip"][2] == [32, 32] and out["clip"][3] == pytest.approx([0.48145466, 0.4578275, 0.40821073])
     assert out["clip"][4][0] == 400 and out["clip"][4][-1] == 401  # <|startoftext|> ... <|endoftext|>
     assert out["clip_zs"] == [["cat", "dog"], [32, 32]]
-    assert out["blip"][2] == "BlipProcessor"
+    assert out["blip"][2] == "BlipProcessor" and "height=32" in out["blip"][3]  # from `"size": 32`
     assert out["llava"][2:] == ["llava", out["llava"][3], "<image>"]
     assert out["qwen"][2] == "qwen2_vl" and out["qwen"][4] == "<|image_pad|>"
     assert out["smol"][2].startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
@@ -156,12 +155,6 @@ def test_explain_with_hub_ids_offline(hub, small_image, tmp_path):
     assert d["verbalization"]["check"]["llm"] == f"hf:{SMOL}"
 
 
-def test_clip_describer_with_hub_id_offline(hub, small_image, tmp_path):
-    env, _, _ = hub
-    d = _json(vlx(env, "explain", small_image, "--describer", f"clip:hf:{CLIP}", "--json", "-q", "-o", tmp_path))
-    assert d["regions"] and all(r["description"]["source"] == f"clip:hf:{CLIP}" for r in d["regions"])
-
-
 @pytest.mark.parametrize("repo", [LLAVA, QWEN])
 def test_ask_with_hub_ids_offline(hub, small_image, tmp_path, repo):
     env, _, _ = hub
@@ -175,7 +168,7 @@ def test_missing_hub_id_and_missing_cached_file_are_one_line_errors(hub, small_i
     env, cache, _ = hub
     p = vlx(env, "explain", small_image, "--segmenter", "hf:facebook/sam-vit-huge", "-o", tmp_path)
     assert p.returncode == 2 and "internal error" not in p.stderr
-    assert "huggingface-cli download facebook/sam-vit-huge" in p.stderr
+    assert "hf download facebook/sam-vit-huge" in p.stderr
     # a second cache with the SAM repository but without its processor file
     home = tmp_path / "home2"
     shutil.copytree(cache / "models--facebook--sam-vit-base", home / "hub" / "models--facebook--sam-vit-base",
@@ -202,11 +195,16 @@ def _sam_today(folder: Path) -> Path:
     return folder
 
 
-def test_issue_example_sam_folder_saved_today(small_image, tmp_path):
+def test_issue_example_sam_folder_saved_today_with_clip_describer_from_the_cache(hub, small_image, tmp_path):
+    """`vlx explain cat.png --segmenter hf:./sam` on the issue's folder (it failed with an
+    internal HFValidationError), in the same run as the CLIP describer by hub id, offline."""
+    env, _, _ = hub
     folder = _sam_today(tmp_path / "sam")
     assert (folder / "processor_config.json").exists() and not (folder / "preprocessor_config.json").exists()
-    p = vlx(os.environ, "explain", small_image, "--segmenter", "hf:./sam", "-q", "-o", tmp_path / "out", cwd=tmp_path)
-    assert p.returncode == 0, p.stderr[-2000:]
+    d = _json(vlx(env, "explain", small_image, "--segmenter", "hf:./sam", "--describer", f"clip:hf:{CLIP}",
+                  "--json", "-q", "-o", "out", cwd=tmp_path))
+    assert d["regions"] and all(r["source"] == "sam" for r in d["regions"])
+    assert all(r["description"]["source"] == f"clip:hf:{CLIP}" for r in d["regions"])
     from vlx.models.segmenter import load_segmenter
 
     seg = load_segmenter(f"hf:{folder}")
@@ -260,9 +258,10 @@ def test_replica_folders_in_the_older_layout_load(hub, repo):
     from vlx.models.segmenter import load_segmenter
     from vlx.models.vlm import load_vlm
 
+    cpu = torch.device("cpu")
     loaders = {SAM: lambda: load_segmenter(f"hf:{folder}"), CLIP: lambda: load_clip(f"hf:{folder}", "cpu"),
-               BLIP: lambda: load_vlm(f"hf:{folder}", "cpu"), LLAVA: lambda: load_hf_mllm(str(folder), torch.device("cpu")),
-               QWEN: lambda: load_hf_mllm(str(folder), torch.device("cpu")), SMOL: lambda: load_llm(f"hf:{folder}", "cpu")}
+               BLIP: lambda: load_vlm(f"hf:{folder}", "cpu"), LLAVA: lambda: load_hf_mllm(str(folder), cpu),
+               QWEN: lambda: load_hf_mllm(str(folder), cpu), SMOL: lambda: load_llm(f"hf:{folder}", "cpu")}
     m = loaders[repo]()
     assert m.name.endswith(folder.name)
 
@@ -288,7 +287,8 @@ def test_folder_missing_a_file_is_an_error_naming_it(hub, tmp_path, missing, kin
         for f in ("tokenizer_config.json", "vocab.json", "merges.txt"):
             (folder / f).unlink(missing_ok=True)
     load = {"sam": lambda: load_segmenter(f"hf:{folder}"), "clip": lambda: load_clip(f"hf:{folder}", "cpu"),
-            "llm": lambda: load_llm(f"hf:{folder}", "cpu"), "qwen": lambda: load_hf_mllm(str(folder), torch.device("cpu"))}[kind]
+            "llm": lambda: load_llm(f"hf:{folder}", "cpu"),
+            "qwen": lambda: load_hf_mllm(str(folder), torch.device("cpu"))}[kind]
     if kind == "qwen":  # the tokenizer's own chat template remains: a processor file is optional
         assert load().processor is not None
         return
@@ -306,3 +306,18 @@ def test_cli_folder_missing_a_file_is_one_line(hub, small_image, tmp_path):
     assert p.returncode == 2, p.stderr[-2000:]
     assert p.stderr.strip().splitlines() == [p.stderr.strip()] and "internal error" not in p.stderr
     assert "processor_config.json or preprocessor_config.json" in p.stderr
+
+
+def test_truncated_weights_are_a_one_line_error(hub, tmp_path):
+    """A half-downloaded safetensors file: the library's SafetensorError becomes a vlx error."""
+    from vlx.errors import ModelNotAvailable
+    from vlx.models.segmenter import load_segmenter
+
+    _, _, work = hub
+    folder = tmp_path / "sam"
+    shutil.copytree(work / SAM.replace("/", "--"), folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ModelNotAvailable, match="could not be loaded: SafetensorError") as e:
+        load_segmenter(f"hf:{folder}")
+    assert e.value.__cause__ is not None and "\n" not in str(e.value)

@@ -1,6 +1,6 @@
 """Loading from a local folder or a Hugging Face hub id through the libraries' own
 ``from_pretrained``: a folder that exists loads directly (never as a hub id), a hub id loads
-from the local cache first (``HF_HOME``; what ``huggingface-cli download <id>`` fills), then
+from the local cache first (``HF_HOME``; what ``hf download <id>`` fills), then
 from the hub only when it is reachable. Every failure is one line that names the missing file
 or says what to do; the library's exception is kept as the cause (``--debug`` shows it)."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 from urllib.parse import urlparse
 
-from vlx.errors import ModelNotAvailable, UsageError
+from vlx.errors import ModelNotAvailable, UsageError, VlxError
 
 T = TypeVar("T")
 
@@ -66,8 +66,8 @@ def from_pretrained(loader: Callable[..., T], ref: str, what: str, needs: Sequen
 
     ``needs``: groups of file names the loader reads, each satisfied by any one name; a folder
     (or a cached repository) that lacks a group gets a one-line ``ModelNotAvailable`` naming the
-    file. Library errors (``OSError``, ``ValueError``, ``KeyError``, ``ImportError``) become
-    one-line vlx errors with the library's exception as their cause.
+    file. Library errors become one-line vlx errors with the library's exception as their
+    cause (see ``_call``).
     """
     path = local_folder(ref)
     if path is not None:
@@ -116,18 +116,28 @@ def _not_cached(ref: str, what: str, needs: Sequence[Sequence[str]]) -> str:
     else:
         state = f"is not on this machine (not in the Hugging Face cache {cache})"
     return (f"{what} {ref!r} {state} and the hub is unreachable (offline); on a machine with internet run "
-            f"`huggingface-cli download {ref}` and copy the cache here, or pass a local folder.")
+            f"`hf download {ref}` (`huggingface-cli download` with older huggingface_hub) and copy the cache "
+            "here, or pass a local folder.")
 
 
 def _call(loader: Callable[..., T], target: str, ref: str, what: str, **kwargs: Any) -> T:
+    """The library call, its failures as one-line vlx errors (the cause kept): a missing
+    package, or a config the library cannot read (``ValueError``, ``KeyError``: e.g. an unknown
+    ``model_type``) → ``UsageError``; a missing or unreadable file (``OSError``) →
+    ``ModelNotAvailable``; anything else the library raises (a corrupt or truncated safetensors
+    file, weights that do not fit the config) → ``ModelNotAvailable`` naming the exception type."""
     try:
         return loader(target, **kwargs)
+    except VlxError:
+        raise
     except ImportError as e:
         raise UsageError(f"{what} {ref!r} needs a package that is missing: {_first_line(e)}") from e
     except OSError as e:
         raise ModelNotAvailable(f"{what} {ref!r} could not be loaded: {_first_line(e)}") from e
-    except (ValueError, KeyError) as e:
+    except (ValueError, KeyError) as e:  # e.g. a model_type this transformers does not know
         raise UsageError(f"{what} {ref!r} could not be loaded: {type(e).__name__}: {_first_line(e)}") from e
+    except Exception as e:  # the library's own error types (SafetensorError, RuntimeError, ...)
+        raise ModelNotAvailable(f"{what} {ref!r} could not be loaded: {type(e).__name__}: {_first_line(e)}") from e
 
 
 def _names(group: Sequence[str]) -> str:

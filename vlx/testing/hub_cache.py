@@ -1,10 +1,10 @@
 """Put a folder into a Hugging Face hub cache under a repository id, in the layout
-``huggingface-cli download <id>`` leaves (``HF_HOME/hub/models--org--name/``: ``blobs/`` named
-by their ETag, ``snapshots/<commit>/`` of relative symlinks into ``blobs/``, ``refs/main``
-holding the commit), so that hub ids load offline (``HF_HUB_OFFLINE=1``) exactly as on a
-user's machine. huggingface_hub has no public API to write a cache entry; the folder name comes
-from its ``repo_folder_name`` and tests check the result with its own readers
-(``scan_cache_dir``, ``try_to_load_from_cache``)."""
+``hf download <id>`` (formerly ``huggingface-cli download``) leaves: ``HF_HOME/hub/
+models--org--name/`` with ``blobs/`` named by their ETag, ``snapshots/<commit>/`` of relative
+symlinks into ``blobs/`` and ``refs/main`` holding the commit; so hub ids load offline
+(``HF_HUB_OFFLINE=1``) exactly as on a user's machine. huggingface_hub has no public API to
+write a cache entry; the folder name comes from its ``repo_folder_name`` and tests check the
+result with its own readers (``scan_cache_dir``, ``try_to_load_from_cache``)."""
 
 from __future__ import annotations
 

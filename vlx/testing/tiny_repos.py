@@ -254,7 +254,7 @@ def tiny_repo_folder(repo_id: str, folder: str | Path, seed: int = 0) -> Path:
 
 def build_hub_cache(hf_home: str | Path, work: str | Path, repo_ids: tuple[str, ...] = tuple(REPOS)) -> Path:
     """Build each replica under ``work`` and put it into ``hf_home/hub`` under its real id (the
-    layout ``huggingface-cli download`` leaves); returns the hub cache folder. Point ``HF_HOME``
+    layout ``hf download`` leaves); returns the hub cache folder. Point ``HF_HOME``
     at ``hf_home`` and set ``HF_HUB_OFFLINE=1`` to load them."""
     from vlx.testing.hub_cache import put_in_cache
 
