@@ -90,3 +90,34 @@ def test_detailed_style_states_descriptions(effnet, chelsea):
     d = e.regions[0].description
     assert d is not None and d.labels and d.colors
     assert d.labels[0] in e.verbalization.text
+
+
+def _same(a, b):
+    assert a.prediction.indices == b.prediction.indices
+    assert np.allclose(a.prediction.scores, b.prediction.scores, atol=1e-5)
+    assert a.target == b.target
+    assert np.allclose(a.attribution.values, b.attribution.values, atol=1e-5 * (np.abs(a.attribution.values).max() + 1))
+    assert [r.bbox_xyxy for r in a.regions] == [r.bbox_xyxy for r in b.regions]
+    for ra, rb in zip(a.regions, b.regions):
+        assert ra.score_after_removal == pytest.approx(rb.score_after_removal, abs=1e-5)
+        assert ra.score_when_kept == pytest.approx(rb.score_when_kept, abs=1e-5)
+    assert a.verbalization.text == b.verbalization.text
+
+
+@pytest.mark.parametrize("method, options", [("gradcam", {}), ("integrated_gradients", {"n_steps": 8}),
+                                             ("occlusion", {"window": 8, "stride": 8})])
+def test_explain_many_equals_one_by_one(method, options):
+    """Stacked images (one forward/backward for CAM and gradient methods, one causal pass for all
+    images) give what each image gives alone; sizes differ, targets are per image."""
+    from vlx.testing import planted_classifier
+    from vlx.testing.badfiles import random_image
+
+    ex = Explainer(planted_classifier(size=32), method, method_options=options, describer=None)
+    imgs = [np.asarray(random_image(s, hw)) for s, hw in enumerate([(40, 48), (64, 64), (33, 70)])]
+    targets = [None, 1, 0]
+    many = ex.explain_many(imgs, targets)
+    for img, t, m in zip(imgs, targets, many):
+        _same(ex.explain(img, t), m)
+    contrast = ex.explain_many(imgs, 0, contrast=1)          # contrast targets stack too
+    for img, c in zip(imgs, contrast):
+        _same(ex.explain(img, 0, 1), c)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 
+from vlx.config import STYLES
 from vlx.registry import METHODS, VERBALIZERS
 from vlx.types import Fact, Verbalization
 from vlx.verbalize.facts import FactSheet
 from vlx.verbalize.format import pct
 
 ORDINALS = ("", "A second", "A third", "A fourth", "A fifth")
-STYLES = ("short", "detailed")
 
 
 def method_display_name(method: str) -> str:
