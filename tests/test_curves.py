@@ -55,6 +55,9 @@ def test_blur_matches_a_hand_written_gaussian(checker):
     bt = baseline_tensor(torch.cat([x, x.flip(-1)]), "blur")
     np.testing.assert_allclose(bt[0].permute(1, 2, 0).numpy(), ref_gaussian(checker, s), atol=1e-3)
     np.testing.assert_allclose(bt[1].permute(1, 2, 0).numpy(), ref_gaussian(checker[:, ::-1], s), atol=1e-3)
+    small = torch.rand(1, 5, 3, 3, generator=torch.Generator().manual_seed(0))   # sigma from (H, W) only
+    want = ref_gaussian(small[0].permute(1, 2, 0).double().numpy(), 3 / 20)
+    np.testing.assert_allclose(baseline_tensor(small, "blur")[0].permute(1, 2, 0).numpy(), want, atol=1e-5)
     with pytest.raises(ValueError):
         gaussian_blur(checker, 0.0)
 

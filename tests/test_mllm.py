@@ -120,6 +120,9 @@ def test_planted_msea_and_arc_tam(planted):
         assert mass_inside(m, mask) > 0.3
         assert [s["scale"] for s in m.details["scales"]] == [1.0, 0.75, 0.5]
         assert all(s["seconds"] > 0 for s in m.details["scales"])
+    picked = msea(ctx, get_mllm_method("tam"), [0], (1.0, 0.5), "weighted", weights=(1.0, 0.0))[0]
+    np.testing.assert_allclose(picked.values, single.values, atol=1e-6)   # the weights are used
+    assert [s["weight"] for s in picked.details["scales"]] == [1.0, 0.0]
     arc_map = get_mllm_method("tam", weights="arc").explain(ctx, [0])[0]
     assert mass_inside(arc_map, mask) > 0.55
 
