@@ -303,3 +303,12 @@ def test_kernelshap_solve_takes_one_target_or_several():
     assert both.shape == (5, 2) and one.shape == (5,)
     np.testing.assert_allclose(one.numpy(), shapley(interaction_game, 5), atol=1e-8)
     np.testing.assert_allclose(both[:, 1].numpy(), -2 * one.numpy(), atol=1e-8)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_kernelshap_with_one_or_two_players(n):
+    lab = blocks(1, n)
+    game = (lambda v: 1.5 * v[:, 0]) if n == 1 else (lambda v: v[:, 0] + 2 * v[:, 1] + 3 * v[:, 0] * v[:, 1])
+    out = KernelSHAP(n_samples=8, baseline="zero").attribute(block_game(lab, game), torch.ones(1, 1, 2, 2 * n),
+                                                             ClassTarget(0))[0]
+    np.testing.assert_allclose(per_player(out, lab), [1.5] if n == 1 else [2.5, 3.5], atol=1e-5)
