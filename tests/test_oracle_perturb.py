@@ -291,3 +291,24 @@ def test_xrai_ranks_the_planted_region_first():
     out = XRAI(n_steps=4, baselines="zero", scales=(150, 1200)).attribute(scorer, x, ClassTarget(0))[0]
     assert float(out[:, :12].min()) > float(out[:, 20:].max())
     assert float(out[:, :12].mean()) == pytest.approx(0.9, abs=0.05)
+
+
+def test_kernelshap_solve_takes_one_target_or_several():
+    z, w = KernelSHAP(n_samples=64).coalitions(5, torch.Generator().manual_seed(0))
+    y2 = interaction_game(z.double())[:, None] * torch.tensor([[1.0, -2.0]], dtype=torch.float64)
+    full = interaction_game(torch.ones(1, 5, dtype=torch.float64)) * torch.tensor([1.0, -2.0], dtype=torch.float64)
+    empty = torch.zeros(2, dtype=torch.float64)
+    both = KernelSHAP().solve(z.double(), y2, w, full, empty)
+    one = KernelSHAP().solve(z.double(), y2[:, 0], w, full[0], empty[0])
+    assert both.shape == (5, 2) and one.shape == (5,)
+    np.testing.assert_allclose(one.numpy(), shapley(interaction_game, 5), atol=1e-8)
+    np.testing.assert_allclose(both[:, 1].numpy(), -2 * one.numpy(), atol=1e-8)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_kernelshap_with_one_or_two_players(n):
+    lab = blocks(1, n)
+    game = (lambda v: 1.5 * v[:, 0]) if n == 1 else (lambda v: v[:, 0] + 2 * v[:, 1] + 3 * v[:, 0] * v[:, 1])
+    out = KernelSHAP(n_samples=8, baseline="zero").attribute(block_game(lab, game), torch.ones(1, 1, 2, 2 * n),
+                                                             ClassTarget(0))[0]
+    np.testing.assert_allclose(per_player(out, lab), [1.5] if n == 1 else [2.5, 3.5], atol=1e-5)

@@ -355,9 +355,9 @@ class LIME(SuperpixelSurrogate):
 
     def solve(self, z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: torch.Tensor,
               empty: torch.Tensor) -> torch.Tensor:
-        zc = z - (w[:, None] * z).sum(0) / w.sum()          # centring = an unpenalised intercept
-        yc = y - (w.view(-1, *[1] * (y.dim() - 1)) * y).sum(0) / w.sum()
-        return _wls(zc, yc, w, self.ridge)
+        # Weighted centring of z = an unpenalised intercept; y needs no centring, as sum_i w_i zc_i = 0.
+        zc = z - (w[:, None] * z).sum(0) / w.sum()
+        return _wls(zc, y, w, self.ridge)
 
 
 @METHODS.register
