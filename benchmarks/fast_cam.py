@@ -9,7 +9,8 @@ Both run with the same batch size; the fast one runs first for half the images a
 other half. Nothing is asserted; the goal (issue 15) is Spearman >= 0.95 at <= 10% of the time.
 
     .venv/bin/python benchmarks/fast_cam.py [--methods scorecam,ablationcam] [--channels 64]
-        [--rank gradient] [--batch-size 32] [--images a.png,b.jpg] [--no-skimage]
+        [--rank gradient] [--batch-size 32] [--scorecam-weights probability] [--images a.png,b.jpg]
+        [--no-skimage]
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=64)
     ap.add_argument("--rank", default="gradient")
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--scorecam-weights", default="probability", help="probability (paper) or channel_softmax")
     ap.add_argument("--images", default="")
     ap.add_argument("--no-skimage", action="store_true")
     args = ap.parse_args()
@@ -82,8 +84,9 @@ def main() -> None:
         with torch.no_grad():
             target = ClassTarget(int(model.logits(x).argmax()))
         for mname in args.methods.split(","):
-            full_m = get_method(mname, batch_size=args.batch_size)
-            fast_m = get_method(mname, batch_size=args.batch_size, channels=args.channels, rank=args.rank)
+            extra = {"weights": args.scorecam_weights} if mname == "scorecam" else {}
+            full_m = get_method(mname, batch_size=args.batch_size, **extra)
+            fast_m = get_method(mname, batch_size=args.batch_size, channels=args.channels, rank=args.rank, **extra)
             order = [("fast", fast_m), ("full", full_m)] if n % 2 == 0 else [("full", full_m), ("fast", fast_m)]
             res = {}
             for tag, m in order:
