@@ -405,8 +405,12 @@ def test_region_deletion_takes_region_objects_and_checks_sizes(planted: ImageCla
     np.testing.assert_array_equal(from_masks, from_regions)
     with pytest.raises(ValueError, match=rf"region mask has shape \(3, 3\) but the image is \({SIZE}, {SIZE}\)"):
         region_deletion_curve(planted, dim_image, [np.ones((3, 3), bool)], 0)
-    with pytest.raises(ValueError, match="at least one region"):
+    with pytest.raises(ValueError, match=r"^region_deletion_curve needs at least one region mask\.$"):
         region_deletion_curve(planted, dim_image, [], 0)
+    _, default = region_deletion_curve(planted, dim_image, [a, b], 0)
+    _, blur = region_deletion_curve(planted, dim_image, [a, b], 0, baseline="blur")
+    np.testing.assert_array_equal(default, blur)
+    assert np.abs(default - from_masks).max() > 1e-4              # blur is not the zero baseline here
 
 
 def test_region_deletion_mean_baseline(planted: ImageClassifier, dim_image) -> None:
@@ -569,3 +573,22 @@ def test_gradcam_on_the_cat_photo_lands_on_the_cat(effnet, chelsea, cat_mask) ->
     zero = amap_of(np.zeros(cat_mask.shape))
     assert epg(effnet, chelsea, zero, 285, gt_mask=cat_mask).value == 0.0
     assert PointingGame(tolerance_px=0)(effnet, chelsea, zero, 285, gt_mask=cat_mask).value == 0.0
+
+
+# ---- the runner ---------------------------------------------------------------------------------
+
+def test_runner_defaults_and_option_checks(planted: ImageClassifier, dim_image) -> None:
+    from vlx.errors import UsageError
+    from vlx.evaluate import default_metrics, evaluate
+
+    base = ["deletion", "insertion", "road", "sparseness", "complexity"]
+    assert default_metrics(False) == base and default_metrics(True) == base + ["pointing-game", "energy-pointing-game"]
+    values = np.random.default_rng(0).random((SIZE, SIZE))
+    gt = values > 0.5
+    quick = {"deletion": {"steps": 2}, "insertion": {"steps": 2}, "road": {"percentages": [50]}}
+    res = evaluate(planted, dim_image, amap_of(values), 0, gt_mask=gt, options=quick)
+    assert [r.name for r in res] == base + ["pointing-game", "energy-pointing-game"]
+    assert res[-1].value == pytest.approx(values[gt].sum() / values.sum(), rel=1e-5)
+    assert len(res[0].details["curve"]) == 3 and res[2].details["percentages"] == [50.0]
+    with pytest.raises(UsageError, match=r"^options given for metrics that are not run: deletion, road\.$"):
+        evaluate(planted, dim_image, amap_of(values), 0, ["sparseness"], options={"road": {}, "deletion": {}})
