@@ -477,6 +477,50 @@ class Weighted(AttributionMethod):
         return a[None]
 
 
+def cascade_oracle(planted: ImageClassifier, image, method, original: np.ndarray, seed: int, prep=np.asarray):
+    names = parameterised_layers(planted.module)
+    module = copy.deepcopy(planted.module)
+    mods = dict(module.named_modules())
+    g = torch.Generator().manual_seed(seed)
+    want = []
+    for name in reversed(names):
+        for p in mods[name].parameters(recurse=False):
+            s = float(p.detach().std()) if p.numel() > 1 else 0.0
+            with torch.no_grad():
+                p.copy_(torch.randn(p.shape, generator=g) * (s if s > 0 else 0.1))
+        clone = ImageClassifier(module, "c", "c", planted.labels, planted.preprocess, planted.device)
+        new = attribute(clone, image, ClassTarget(0), method)
+        want.append(spearman_oracle(prep(original), prep(new.values)))
+    return want
+
+
+def test_sanity_details_absolute_and_named_methods(planted: ImageClassifier, dim_image) -> None:
+    method = Weighted()
+    amap = attribute(planted, dim_image, ClassTarget(0), method)
+    r = ModelRandomisation(method=method, absolute=True, threshold=0.3, repeats=2)(planted, dim_image, amap, 0)
+    want = np.mean([cascade_oracle(planted, dim_image, method, amap.values, s, np.abs) for s in (0, 1)], axis=0)
+    np.testing.assert_allclose(r.details["spearman"], want, atol=1e-9)
+    assert r.details["method"] == "test-weighted" and r.details["threshold"] == 0.3 and r.details["repeats"] == 2
+    assert r.details["absolute"] is True and r.details["passed"] == (want[-1] < 0.3)
+    at = ModelRandomisation(method=method, threshold=float(r.value), absolute=True, repeats=2)(planted, dim_image, amap, 0)
+    assert at.details["passed"] is False                                # final == threshold: not below it
+    seeded = ModelRandomisation(method=method)(planted, dim_image, amap, 0).details["spearman"]
+    np.testing.assert_allclose(seeded, cascade_oracle(planted, dim_image, method, amap.values, 0), atol=1e-9)
+
+    class Unnamed(Weighted):
+        name = ""
+
+    assert ModelRandomisation(method=Unnamed())(planted, dim_image, amap, 0).details["method"] == "Unnamed"
+    grad = attribute(planted, dim_image, ClassTarget(0), "gradcam")
+    assert ModelRandomisation(method="gradcam")(planted, dim_image, grad, 0).details["method"] == "gradcam"
+    with pytest.raises(ValueError, match="every and repeats must be >= 1, got every=0, repeats=1"):
+        ModelRandomisation(every=0)
+    bare = ImageClassifier(torch.nn.Sequential(torch.nn.Flatten()), "bare", "bare", planted.labels,
+                           planted.preprocess, planted.device)
+    with pytest.raises(ValueError, match="^Sequential has no parameterised layers to randomise"):
+        ModelRandomisation(method=method)(bare, dim_image, amap, 0)
+
+
 def test_sanity_cascade_matches_reimplementation(planted: ImageClassifier, dim_image) -> None:
     """Stage k's map comes from a copy with layers 0..k (top-down) all randomised with the same
     generator stream; the correlations must equal an independent re-run of that recipe."""
@@ -491,7 +535,7 @@ def test_sanity_cascade_matches_reimplementation(planted: ImageClassifier, dim_i
         want = []
         for name in reversed(names):
             for p in mods[name].parameters(recurse=False):
-                s = float(p.std()) if p.numel() > 1 else 0.0
+                s = float(p.detach().std()) if p.numel() > 1 else 0.0
                 with torch.no_grad():
                     p.copy_(torch.randn(p.shape, generator=g) * (s if s > 0 else 0.1))
             clone = ImageClassifier(module, "c", "c", planted.labels, planted.preprocess, planted.device)
