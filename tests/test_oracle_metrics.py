@@ -335,8 +335,11 @@ def test_road_metrics_combine_the_curves(planted: ImageClassifier, dim_image) ->
     morf = road_oracle(planted, dim_image, values.astype(np.float32), "morf", pcts, 0.01, 2, 1)
     lerf = road_oracle(planted, dim_image, values.astype(np.float32), "lerf", pcts, 0.01, 2, 1)
     a = amap_of(values, ClassTarget(1))
-    assert RoadMoRF(pcts, seed=2)(planted, dim_image, a, 1).value == pytest.approx(morf.mean(), abs=2e-6)
-    assert RoadLeRF(pcts, seed=2)(planted, dim_image, a, 1).value == pytest.approx(lerf.mean(), abs=2e-6)
+    for cls, want in ((RoadMoRF, morf), (RoadLeRF, lerf)):
+        one = cls(pcts, seed=2)(planted, dim_image, a, 1)
+        assert one.value == pytest.approx(want.mean(), abs=2e-6) and one.details["percentages"] == [20.0, 60.0]
+        np.testing.assert_allclose(one.details["curve"], want, atol=2e-6)
+        assert one.higher_is_better == (cls is RoadLeRF)
     r = Road(pcts, seed=2)(planted, dim_image, a, 1)
     assert r.value == pytest.approx(lerf.mean() - morf.mean(), abs=4e-6)
     np.testing.assert_allclose(r.details["morf"], morf, atol=2e-6)
