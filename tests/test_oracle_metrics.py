@@ -267,6 +267,9 @@ def test_impute_matches_dense_solve(seed: int) -> None:
     removed[3, 4] = False
     np.testing.assert_allclose(impute(img, removed), impute_dense(img, removed), atol=1e-10)
     np.testing.assert_array_equal(impute(img, removed)[:, ~removed], img[:, ~removed])
+    single = impute(img.astype(np.float32), removed.astype(np.uint8))          # any dtypes in, float64 out
+    assert single.dtype == np.float64
+    np.testing.assert_allclose(single, impute_dense(img.astype(np.float32).astype(np.float64), removed), atol=1e-10)
 
 
 def test_impute_single_pixel_closed_form() -> None:
@@ -341,7 +344,7 @@ def test_road_metrics_combine_the_curves(planted: ImageClassifier, dim_image) ->
         np.testing.assert_allclose(one.details["curve"], want, atol=2e-6)
         assert one.higher_is_better == (cls is RoadLeRF)
     r = Road(pcts, seed=2)(planted, dim_image, a, 1)
-    assert r.value == pytest.approx(lerf.mean() - morf.mean(), abs=4e-6)
+    assert r.value == pytest.approx(lerf.mean() - morf.mean(), abs=4e-6) and r.details["percentages"] == [20.0, 60.0]
     np.testing.assert_allclose(r.details["morf"], morf, atol=2e-6)
     np.testing.assert_allclose(r.details["lerf"], lerf, atol=2e-6)
     with pytest.raises(ValueError, match="percentages"):
