@@ -267,6 +267,9 @@ def test_impute_matches_dense_solve(seed: int) -> None:
     removed[3, 4] = False
     np.testing.assert_allclose(impute(img, removed), impute_dense(img, removed), atol=1e-10)
     np.testing.assert_array_equal(impute(img, removed)[:, ~removed], img[:, ~removed])
+    single = impute(img.astype(np.float32), removed.astype(np.uint8))          # any dtypes in, float64 out
+    assert single.dtype == np.float64
+    np.testing.assert_allclose(single, impute_dense(img.astype(np.float32).astype(np.float64), removed), atol=1e-10)
 
 
 def test_impute_single_pixel_closed_form() -> None:
@@ -335,10 +338,13 @@ def test_road_metrics_combine_the_curves(planted: ImageClassifier, dim_image) ->
     morf = road_oracle(planted, dim_image, values.astype(np.float32), "morf", pcts, 0.01, 2, 1)
     lerf = road_oracle(planted, dim_image, values.astype(np.float32), "lerf", pcts, 0.01, 2, 1)
     a = amap_of(values, ClassTarget(1))
-    assert RoadMoRF(pcts, seed=2)(planted, dim_image, a, 1).value == pytest.approx(morf.mean(), abs=2e-6)
-    assert RoadLeRF(pcts, seed=2)(planted, dim_image, a, 1).value == pytest.approx(lerf.mean(), abs=2e-6)
+    for cls, want in ((RoadMoRF, morf), (RoadLeRF, lerf)):
+        one = cls(pcts, seed=2)(planted, dim_image, a, 1)
+        assert one.value == pytest.approx(want.mean(), abs=2e-6) and one.details["percentages"] == [20.0, 60.0]
+        np.testing.assert_allclose(one.details["curve"], want, atol=2e-6)
+        assert one.higher_is_better == (cls is RoadLeRF)
     r = Road(pcts, seed=2)(planted, dim_image, a, 1)
-    assert r.value == pytest.approx(lerf.mean() - morf.mean(), abs=4e-6)
+    assert r.value == pytest.approx(lerf.mean() - morf.mean(), abs=4e-6) and r.details["percentages"] == [20.0, 60.0]
     np.testing.assert_allclose(r.details["morf"], morf, atol=2e-6)
     np.testing.assert_allclose(r.details["lerf"], lerf, atol=2e-6)
     with pytest.raises(ValueError, match="percentages"):
@@ -405,8 +411,12 @@ def test_region_deletion_takes_region_objects_and_checks_sizes(planted: ImageCla
     np.testing.assert_array_equal(from_masks, from_regions)
     with pytest.raises(ValueError, match=rf"region mask has shape \(3, 3\) but the image is \({SIZE}, {SIZE}\)"):
         region_deletion_curve(planted, dim_image, [np.ones((3, 3), bool)], 0)
-    with pytest.raises(ValueError, match="at least one region"):
+    with pytest.raises(ValueError, match=r"^region_deletion_curve needs at least one region mask\.$"):
         region_deletion_curve(planted, dim_image, [], 0)
+    _, default = region_deletion_curve(planted, dim_image, [a, b], 0)
+    _, blur = region_deletion_curve(planted, dim_image, [a, b], 0, baseline="blur")
+    np.testing.assert_array_equal(default, blur)
+    assert np.abs(default - from_masks).max() > 1e-4              # blur is not the zero baseline here
 
 
 def test_region_deletion_mean_baseline(planted: ImageClassifier, dim_image) -> None:
@@ -473,6 +483,50 @@ class Weighted(AttributionMethod):
         return a[None]
 
 
+def cascade_oracle(planted: ImageClassifier, image, method, original: np.ndarray, seed: int, prep=np.asarray):
+    names = parameterised_layers(planted.module)
+    module = copy.deepcopy(planted.module)
+    mods = dict(module.named_modules())
+    g = torch.Generator().manual_seed(seed)
+    want = []
+    for name in reversed(names):
+        for p in mods[name].parameters(recurse=False):
+            s = float(p.detach().std()) if p.numel() > 1 else 0.0
+            with torch.no_grad():
+                p.copy_(torch.randn(p.shape, generator=g) * (s if s > 0 else 0.1))
+        clone = ImageClassifier(module, "c", "c", planted.labels, planted.preprocess, planted.device)
+        new = attribute(clone, image, ClassTarget(0), method)
+        want.append(spearman_oracle(prep(original), prep(new.values)))
+    return want
+
+
+def test_sanity_details_absolute_and_named_methods(planted: ImageClassifier, dim_image) -> None:
+    method = Weighted()
+    amap = attribute(planted, dim_image, ClassTarget(0), method)
+    r = ModelRandomisation(method=method, absolute=True, threshold=0.3, repeats=2)(planted, dim_image, amap, 0)
+    want = np.mean([cascade_oracle(planted, dim_image, method, amap.values, s, np.abs) for s in (0, 1)], axis=0)
+    np.testing.assert_allclose(r.details["spearman"], want, atol=1e-9)
+    assert r.details["method"] == "test-weighted" and r.details["threshold"] == 0.3 and r.details["repeats"] == 2
+    assert r.details["absolute"] is True and r.details["passed"] == (want[-1] < 0.3)
+    at = ModelRandomisation(method=method, threshold=float(r.value), absolute=True, repeats=2)(planted, dim_image, amap, 0)
+    assert at.details["passed"] is False                                # final == threshold: not below it
+    seeded = ModelRandomisation(method=method)(planted, dim_image, amap, 0).details["spearman"]
+    np.testing.assert_allclose(seeded, cascade_oracle(planted, dim_image, method, amap.values, 0), atol=1e-9)
+
+    class Unnamed(Weighted):
+        name = ""
+
+    assert ModelRandomisation(method=Unnamed())(planted, dim_image, amap, 0).details["method"] == "Unnamed"
+    grad = attribute(planted, dim_image, ClassTarget(0), "gradcam")
+    assert ModelRandomisation(method="gradcam")(planted, dim_image, grad, 0).details["method"] == "gradcam"
+    with pytest.raises(ValueError, match="every and repeats must be >= 1, got every=0, repeats=1"):
+        ModelRandomisation(every=0)
+    bare = ImageClassifier(torch.nn.Sequential(torch.nn.Flatten()), "bare", "bare", planted.labels,
+                           planted.preprocess, planted.device)
+    with pytest.raises(ValueError, match="^Sequential has no parameterised layers to randomise"):
+        ModelRandomisation(method=method)(bare, dim_image, amap, 0)
+
+
 def test_sanity_cascade_matches_reimplementation(planted: ImageClassifier, dim_image) -> None:
     """Stage k's map comes from a copy with layers 0..k (top-down) all randomised with the same
     generator stream; the correlations must equal an independent re-run of that recipe."""
@@ -487,7 +541,7 @@ def test_sanity_cascade_matches_reimplementation(planted: ImageClassifier, dim_i
         want = []
         for name in reversed(names):
             for p in mods[name].parameters(recurse=False):
-                s = float(p.std()) if p.numel() > 1 else 0.0
+                s = float(p.detach().std()) if p.numel() > 1 else 0.0
                 with torch.no_grad():
                     p.copy_(torch.randn(p.shape, generator=g) * (s if s > 0 else 0.1))
             clone = ImageClassifier(module, "c", "c", planted.labels, planted.preprocess, planted.device)
@@ -569,3 +623,22 @@ def test_gradcam_on_the_cat_photo_lands_on_the_cat(effnet, chelsea, cat_mask) ->
     zero = amap_of(np.zeros(cat_mask.shape))
     assert epg(effnet, chelsea, zero, 285, gt_mask=cat_mask).value == 0.0
     assert PointingGame(tolerance_px=0)(effnet, chelsea, zero, 285, gt_mask=cat_mask).value == 0.0
+
+
+# ---- the runner ---------------------------------------------------------------------------------
+
+def test_runner_defaults_and_option_checks(planted: ImageClassifier, dim_image) -> None:
+    from vlx.errors import UsageError
+    from vlx.evaluate import default_metrics, evaluate
+
+    base = ["deletion", "insertion", "road", "sparseness", "complexity"]
+    assert default_metrics(False) == base and default_metrics(True) == base + ["pointing-game", "energy-pointing-game"]
+    values = np.random.default_rng(0).random((SIZE, SIZE))
+    gt = values > 0.5
+    quick = {"deletion": {"steps": 2}, "insertion": {"steps": 2}, "road": {"percentages": [50]}}
+    res = evaluate(planted, dim_image, amap_of(values), 0, gt_mask=gt, options=quick)
+    assert [r.name for r in res] == base + ["pointing-game", "energy-pointing-game"]
+    assert res[-1].value == pytest.approx(values[gt].sum() / values.sum(), rel=1e-5)
+    assert len(res[0].details["curve"]) == 3 and res[2].details["percentages"] == [50.0]
+    with pytest.raises(UsageError, match=r"^options given for metrics that are not run: deletion, road\.$"):
+        evaluate(planted, dim_image, amap_of(values), 0, ["sparseness"], options={"road": {}, "deletion": {}})

@@ -271,6 +271,12 @@ def test_region_from_mask_and_gain_on_a_signed_map():
     assert r.attribution_mass == pytest.approx(8 * 32 / (1.5 * 1024))
     assert r.mean_attribution == pytest.approx((-5 * 8 * 32 + 8 * 32) / (16 * 32))
     assert r.area_fraction == pytest.approx(512 / 4096) and r.bbox_xyxy == (8, 0, 24, 32) and r.id == 3
+    small = region_from_mask(0, m, v * 1e-4, "sam")                      # scale-free
+    assert small.attribution_mass == pytest.approx(r.attribution_mass, rel=1e-6)
+    none = region_from_mask(0, m, -np.abs(v), "sam")                    # no positive attribution at all
+    assert none.attribution_mass == 0.0 and none.mean_attribution < 0
+    empty = region_from_mask(0, np.zeros((64, 64), bool), v, "sam")
+    assert empty.attribution_mass == 0.0 and empty.mean_attribution == 0.0 and empty.area_fraction == 0.0
     neg = np.zeros((64, 64), bool)
     neg[:, :16] = True
     mass, area = mass_and_area(np.stack([m, neg]), v)
