@@ -198,7 +198,7 @@ class ZeroAblation(AblationLayer):
 
 
 class ZeroAblationVit(AblationLayerVit):
-    def __call__(self, x):
+    def __call__(self, x, *_args, **_kwargs):   # a transformers ViTLayer is called with more arguments
         out = self.activations.transpose(1, 2)
         for i in range(out.size(0)):
             out[i, self.indices[i], :] = 0
