@@ -121,36 +121,60 @@ def test_feature_ablation_on_a_grid(cases, record, model_name):
     compare(record, "feature_ablation(grid)", model_name, ours, theirs[:, 0])
 
 
-@pytest.mark.parametrize("model_name", ["effnet-lite0", "tiny-vit"])
-def test_lime_same_players_coalitions_kernel_and_surrogate(cases, record, model_name):
-    model, x, t = cases[model_name]
-    n_seg, n_samples, seed = 16, 96, 3
+def lime_kernel(width: float):
+    """LIME's kernel (lime_image, and captum's ``get_exp_kernel_similarity_function``):
+    ``exp(-d^2 / (2 width^2))`` with ``d`` the cosine distance between the coalition and the full
+    image *in the interpretable space* (captum's own similarity measures it between input tensors)."""
+
+    def sim(_orig, _pert, interp, **_kw):
+        z = interp.double().ravel()
+        d = 1.0 - float(z.sum() / (z.norm() * z.numel() ** 0.5).clamp_min(1e-12))
+        return float(np.exp(-d * d / (2 * width * width)))
+
+    return sim
+
+
+def run_lime(model, x, t, kernel_width: float, n_seg: int = 16, n_samples: int = 96, seed: int = 3):
     lime = get_method("lime", n_segments=n_seg, n_samples=n_samples, seed=seed)
     ours = lime.attribute(model, x, ClassTarget(t))[0]
     players = superpixel_players(model, x[0], n_seg)
-    p = int(players.max()) + 1
-    z, _ = lime.coalitions(p, torch.Generator().manual_seed(seed))   # the coalitions vlx scored, in order
+    z, _ = lime.coalitions(int(players.max()) + 1, torch.Generator().manual_seed(seed))  # vlx's coalitions, in order
     rows = iter(z.tolist())
 
     def perturb(_inp, **_kw):
         return torch.tensor([next(rows)])
 
-    theirs = Lime(model.logits, interpretable_model=SkLearnRidge(alpha=1.0),
-                  similarity_func=get_exp_kernel_similarity_function("cosine", kernel_width=lime.kernel_width),
+    theirs = Lime(model.logits, interpretable_model=SkLearnRidge(alpha=1.0), similarity_func=lime_kernel(kernel_width),
                   perturb_func=perturb).attribute(
         x, target=t, baselines=make_baseline(x, "mean"), feature_mask=players[None, None].expand_as(x),
         n_samples=n_samples, perturbations_per_eval=16)[0, 0]
-    compare(record, "lime", model_name, ours, theirs, rel_tol=1e-3)
+    return lime, ours, theirs
+
+
+@pytest.mark.parametrize("model_name", ["effnet-lite0", "tiny-vit"])
+def test_lime_same_players_coalitions_kernel_and_surrogate(cases, record, model_name):
+    """vlx weighs coalitions by ``exp(-d^2 / w^2)``, i.e. LIME's kernel with width ``w / sqrt(2)``:
+    captum is given that width, so everything else (players, baseline, scoring, ridge) is compared."""
+    model, x, t = cases[model_name]
+    lime, ours, theirs = run_lime(model, x, t, get_method("lime").kernel_width / np.sqrt(2))
+    compare(record, "lime(width matched)", model_name, ours, theirs, rel_tol=1e-3)
+
+
+@pytest.mark.xfail(reason="vlx's LIME kernel is exp(-d^2/w^2); lime and captum use exp(-d^2/(2 w^2)): "
+                          "at the same kernel_width (0.25) vlx's kernel is narrower by sqrt(2)", strict=True)
+def test_lime_default_kernel_width_means_what_it_means_in_lime(cases, record):
+    model, x, t = cases["tiny-vit"]
+    lime, ours, theirs = run_lime(model, x, t, get_method("lime").kernel_width)
+    compare(record, "lime(same kernel_width)", "tiny-vit", ours, theirs, rel_tol=1e-3)
 
 
 @pytest.mark.slow
 def test_kernelshap_exact_vs_captum_sampled(cases, record):
     model, x, t = cases["tiny-vit"]
-    ks = get_method("kernelshap", n_segments=12, n_samples=4096)
-    ours = ks.attribute(model, x, ClassTarget(t))[0]
-    players = superpixel_players(model, x[0], 12)
+    players = superpixel_players(model, x[0], 8)
     p = int(players.max()) + 1
-    assert 2 ** p - 2 <= 4096, p
+    assert p <= 12, p
+    ours = get_method("kernelshap", n_segments=8, n_samples=2 ** p).attribute(model, x, ClassTarget(t))[0]
     torch.manual_seed(0)
     theirs = KernelShap(model.logits).attribute(x, baselines=make_baseline(x, "mean"), target=t,
                                                 feature_mask=players[None, None].expand_as(x), n_samples=3000,
