@@ -156,7 +156,7 @@ def _options(command: str) -> set[str]:
     from vlx.cli import app
 
     group = typer.main.get_command(app)
-    return {o for p in group.commands[command].params for o in getattr(p, "opts", [])}
+    return {o for p in group.commands[command].params if p.param_type_name == "option" for o in p.opts}
 
 
 def test_batch_accepts_every_explain_option():
