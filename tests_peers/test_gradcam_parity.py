@@ -229,7 +229,7 @@ def test_scorecam_matches_pytorch_grad_cam(cases, record, model_name):
     ``ReLU(sum_c w_c ReLU(A_c))``. The peer's own map (raw activations) is recorded for reference."""
     model, x, name, module, target, reshape = cases[model_name]
     x = small(model_name, x)
-    a = ours("scorecam", model, x, name, target, batch_size=64)
+    a = ours("scorecam", model, x, name, target, batch_size=64, weights="channel_softmax")   # pytorch-grad-cam's weighting
     cam = ScoreCAM(model=Logits(model), target_layers=[module], reshape_transform=reshape)
     cam.batch_size = 64
     cam.get_target_width_height = lambda _x: None
