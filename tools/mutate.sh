@@ -3,7 +3,7 @@
 #   tools/mutate.sh vlx/verbalize/format.py tests/test_verbalize.py [more tests ...]
 # Prints mutmut's survivors and a summary line "MODULE: K killed / N mutants (S survived, T timeout, X other)".
 # Runs from any checkout of vlx (cwd's git top level); PY picks the interpreter (default: that checkout's .venv).
-# Tests marked slow are skipped (-m "not slow"); torch runs one thread per worker (fork-safe).
+# MUTATE_TIMEOUT (s, default 40) is added to mutmut's per-mutant time limit. Tests marked slow are skipped (-m "not slow"); torch runs one thread per worker (fork-safe).
 set -euo pipefail
 mod=${1:?usage: tools/mutate.sh MODULE.py TEST_FILE...}; shift
 [ $# -gt 0 ] || { echo "give the test files that cover $mod" >&2; exit 2; }
@@ -19,7 +19,7 @@ rm -rf "$work"; mkdir -p "$work"
   echo "pytest_add_cli_args_test_selection=$1"; shift
   for t in "$@"; do echo "    $t"; done
   printf 'also_copy=prompts\n    examples\n    docs\n'
-  printf 'process_isolation=forkserver\nforkserver_warmup=none\n'
+  printf 'process_isolation=forkserver\nforkserver_warmup=collect\ntimeout_constant=%s\n' "${MUTATE_TIMEOUT:-40}"
   printf 'pytest_add_cli_args=-m\n    not slow\n    -p\n    no:cacheprovider\n'
 } > "$work/setup.cfg"
 rm -f "$work/pyproject.toml.mutmut"
