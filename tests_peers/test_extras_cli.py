@@ -69,7 +69,7 @@ def weights(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("spec,layer_prefix", [("timm:resnet18", "layer4"), ("timm:vit_tiny_patch16_224", "blocks."),
-                                               ("torchvision:mobilenet_v3_small", "features."),
+                                               ("torchvision:mobilenet_v3_small", "features"),
                                                ("open_clip:ViT-S-32", "visual.transformer.resblocks.")])
 def test_extra_classifier_through_the_cli(weights, tmp_path, spec, layer_prefix):
     model = f"{spec}={weights[spec]}"
