@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vlx.attribute import sampling
 from vlx.attribute.base import AttributionMethod
 from vlx.attribute.gradient import IntegratedGradients, target_rows
 from vlx.models.classifier import ImageClassifier
@@ -63,6 +64,10 @@ class PerturbationBase(AttributionMethod):
         batch_size: masked inputs per forward pass (default: the model's, small on CPU, 64 on GPU).
         baseline: what masked pixels become: ``zero``, ``mean`` or ``blur``.
         seed: seed of any random sampling.
+
+    After each call ``last_info`` holds one dict per input: ``samples`` (masked inputs scored,
+    besides the intact input and the baseline) and, for the sampled methods, ``max_samples``,
+    ``stderr`` (the largest standard error of the map, score units), ``tolerance`` and ``converged``.
     """
 
     needs_gradients = False
@@ -92,11 +97,16 @@ class PerturbationBase(AttributionMethod):
         (0-d tensors)."""
         raise NotImplementedError
 
+    def converged(self, state: dict[str, Any], i0: int, i1: int, full: torch.Tensor, empty: torch.Tensor) -> bool:
+        """Whether to stop after masks ``i0..i1-1`` were scored (default: never; the methods with a
+        ``tolerance`` stop early, ``vlx.attribute.sampling.Tolerance``)."""
+        return False
+
     @torch.no_grad()
     def attribute(self, model: ImageClassifier, x: torch.Tensor, target: Target,
                   layer: str | None = None) -> torch.Tensor:
         x = x.detach()
-        maps = []
+        maps, infos = [], []
         for i in range(x.shape[0]):
             xi, ti = x[i:i + 1], target_rows(target, [i])
             base = make_baseline(xi, self.baseline)
@@ -104,13 +114,19 @@ class PerturbationBase(AttributionMethod):
             ends = target_rows(ti, [0, 0]).score(model.logits(torch.cat([xi, base]))).float()
             scores = torch.empty(state["n"], dtype=torch.float32, device=x.device)
             bs = self.batch_size or model.batch_size
+            used = state["n"]
             for i0 in range(0, state["n"], bs):
                 i1 = min(state["n"], i0 + bs)
                 m = self.mask_chunk(state, i0, i1).to(x.dtype)
                 xm = xi * m + base * (1 - m)
                 scores[i0:i1] = target_rows(ti, [0] * (i1 - i0)).score(model.logits(xm)).float()
                 self.observe(state, m, scores[i0:i1])
-            maps.append(self.reduce(state, scores, ends[0], ends[1]))
+                if self.converged(state, i0, i1, ends[0], ends[1]):
+                    used = i1
+                    break
+            maps.append(self.reduce(state, scores[:used], ends[0], ends[1]))
+            infos.append({"samples": used, **state.get("info", {})})
+        self.last_info = infos
         return torch.stack(maps)
 
 
@@ -163,42 +179,55 @@ class RISE(PerturbationBase):
     ``p``), bilinearly upsampled with a random shift, weight the target score. We centre the scores
     (subtract their mean) before weighting: the map is the paper's ``E[s M] / p`` minus a constant,
     with lower variance, and stays meaningful for logits that can be negative. ``(B, h, w)``, signed.
+
+    ``sampler="sobol"`` (default) draws cells and shifts from scrambled Sobol' points, which reach
+    the error of ``iid`` masks with about half the masks (``vlx.attribute.sampling``). With a
+    ``tolerance`` (score units), sampling stops once the largest per-pixel standard error is at
+    most it (checked every ``block`` masks); ``n_masks`` is then the most it may use.
     """
 
     name = "rise"
     summary = "RISE: random masks weighted by the target score."
 
-    def __init__(self, n_masks: int = 1000, grid: int = 7, p: float = 0.5, **options: Any) -> None:
+    def __init__(self, n_masks: int = 1000, grid: int = 7, p: float = 0.5, sampler: str = "sobol",
+                 tolerance: float | None = None, block: int = 128, **options: Any) -> None:
         super().__init__(**options)
-        self.options.update(n_masks=n_masks, grid=grid, p=p)
-        self.n_masks, self.grid, self.p = int(n_masks), int(grid), float(p)
+        if sampler not in ("sobol", "iid"):
+            raise ValueError(f"unknown RISE sampler {sampler!r}; use sobol or iid")
+        self.options.update(n_masks=n_masks, grid=grid, p=p, sampler=sampler, tolerance=tolerance, block=block)
+        self.n_masks, self.grid, self.p, self.sampler = int(n_masks), int(grid), float(p), sampler
+        self.stop = sampling.Tolerance(tolerance, int(block), min_samples=2 * int(block))
 
     def prepare(self, model: ImageClassifier, x: torch.Tensor) -> dict[str, Any]:
         hw = tuple(x.shape[-2:])
-        return {"n": self.n_masks, "hw": hw, "device": x.device,
-                "gen": torch.Generator(device="cpu").manual_seed(self.seed),
-                "sm": torch.zeros(hw, device=x.device), "m": torch.zeros(hw, device=x.device)}
+        gen = torch.Generator(device="cpu").manual_seed(self.seed)
+        block = self.stop.block if self.stop.tolerance is not None else None
+        u = sampling.rise_points(self.n_masks, self.grid ** 2 + 2, gen, self.sampler, block)
+        return {"n": self.n_masks, "hw": hw, "device": x.device, "u": u, "acc": sampling.MaskMoments()}
 
     def observe(self, state: dict[str, Any], masks: torch.Tensor, scores: torch.Tensor) -> None:
-        state["sm"] += (scores[:, None, None] * masks[:, 0].float()).sum(0)
-        state["m"] += masks[:, 0].float().sum(0)
+        state["acc"].update(masks, scores)
+
+    def converged(self, state: dict[str, Any], i0: int, i1: int, full: torch.Tensor, empty: torch.Tensor) -> bool:
+        return self.stop.due(i0, i1) and self.stop.met(state["acc"].stderr(self.p, centred=True))
 
     def mask_chunk(self, state: dict[str, Any], i0: int, i1: int) -> torch.Tensor:
         h, w = state["hw"]
-        n, g, gen = i1 - i0, self.grid, state["gen"]
+        n, g = i1 - i0, self.grid
         ch, cw = math.ceil(h / g), math.ceil(w / g)
-        cells = (torch.rand((n, 1, g, g), generator=gen) < self.p).float()
+        cells, dy, dx = sampling.rise_cells(state["u"][i0:i1], g, self.p, (ch, cw))
         big = F.interpolate(cells, size=((g + 1) * ch, (g + 1) * cw), mode="bilinear", align_corners=False)
-        dy = torch.randint(0, ch, (n,), generator=gen).tolist()
-        dx = torch.randint(0, cw, (n,), generator=gen).tolist()
         m = torch.stack([big[j, :, dy[j]:dy[j] + h, dx[j]:dx[j] + w] for j in range(n)])
         return m.to(state["device"])
 
     def reduce(self, state: dict[str, Any], scores: torch.Tensor, full: torch.Tensor,
                empty: torch.Tensor) -> torch.Tensor:
-        # sum_i (s_i - mean s) M_i = sum_i s_i M_i - mean(s) sum_i M_i: no mask is stored.
-        centred = state["sm"] - scores.mean() * state["m"]
-        return centred / (state["n"] * self.p)
+        acc = state["acc"]
+        state["info"] = {"max_samples": self.n_masks, "stderr": float(acc.stderr(self.p, centred=True).max()),
+                         "tolerance": self.stop.tolerance, "sampler": self.sampler,
+                         "converged": self.stop.met(acc.stderr(self.p, centred=True))
+                         if self.stop.tolerance is not None else None}
+        return acc.map(self.p, centred=True)[0].float().to(scores.device)
 
 
 class SuperpixelSurrogate(PerturbationBase):
@@ -206,51 +235,102 @@ class SuperpixelSurrogate(PerturbationBase):
     its players and replaces the others by the baseline, and a weighted linear model of the
     scores gives one value per player, painted on its pixels: ``(B, h, w)``, signed.
 
+    Each method's weighting depends on coalition sizes only (its ``layer_mass``). ``sampler``:
+    ``paired`` (default) draws complementary pairs with sizes stratified and post-stratified
+    weights (``vlx.attribute.sampling.coalition_design``); ``iid`` draws coalitions independently
+    as the method's paper (and captum) do.
+
     Args:
         n_segments: SLIC's target number of superpixels (32).
-        n_samples: coalitions scored per image (512).
+        n_samples: coalitions scored per image (512); the most used when ``tolerance`` is set.
+        tolerance: stop once every player's standard error is at most this (score units), checked
+            every ``block`` coalitions (each block a design of its own); None: use ``n_samples``.
     """
 
     default_baseline = "mean"
+    samplers = ("paired", "iid")
 
-    def __init__(self, n_segments: int = 32, n_samples: int = 512, **options: Any) -> None:
+    def __init__(self, n_segments: int = 32, n_samples: int = 512, sampler: str = "paired",
+                 tolerance: float | None = None, block: int = 128, **options: Any) -> None:
         super().__init__(**options)
-        self.options.update(n_segments=n_segments, n_samples=n_samples)
-        self.n_segments, self.n_samples = int(n_segments), int(n_samples)
+        if sampler not in self.samplers:
+            raise ValueError(f"unknown {self.name} sampler {sampler!r}; use {', '.join(self.samplers)}")
+        self.options.update(n_segments=n_segments, n_samples=n_samples, sampler=sampler, tolerance=tolerance,
+                            block=block)
+        self.n_segments, self.n_samples, self.sampler = int(n_segments), int(n_samples), sampler
+        self.stop = sampling.Tolerance(tolerance, int(block), min_samples=2 * int(block))
 
-    def coalitions(self, n_players: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Coalitions ``(n, P)`` in {0, 1} and their regression weights ``(n,)``."""
+    def layer_mass(self, n_players: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """The method's layer mass ``(P + 1,)``, the sizes' allocation ``(P + 1,)`` of the paired
+        design, and the weight scale (see ``vlx.attribute.sampling``)."""
         raise NotImplementedError
+
+    def iid_coalitions(self, n_players: int, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` independent coalitions ``(n, P)`` and their regression weights ``(n,)``."""
+        raise NotImplementedError
+
+    def coalitions(self, n_players: int, gen: torch.Generator, n: int | None = None,
+                   block: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Coalitions ``(n, P)`` in {0, 1} and their regression weights ``(n,)`` (``n``: ``n_samples``;
+        ``block``: rows per independent design block)."""
+        n = self.n_samples if n is None else n
+        if self.sampler == "iid":
+            return self.iid_coalitions(n_players, n, gen)
+        mass, alloc, scale = self.layer_mass(n_players)
+        z = sampling.blocked_design(mass, n, block or max(n, 1), gen, alloc)
+        return z, sampling.design_weights(z, mass) * scale
+
+    def weights(self, z: torch.Tensor, w_full: torch.Tensor, n_players: int) -> torch.Tensor:
+        """Weights ``(n,)`` of the first ``n`` design rows ``z`` (post-stratified on that prefix)."""
+        if self.sampler == "iid" or len(z) == len(w_full):
+            return w_full[:len(z)]
+        mass, _, scale = self.layer_mass(n_players)
+        return sampling.design_weights(z, mass) * scale
 
     def prepare(self, model: ImageClassifier, x: torch.Tensor) -> dict[str, Any]:
         players = superpixel_players(model, x[0], self.n_segments)
         n_players = int(players.max()) + 1
-        z, wts = self.coalitions(n_players, torch.Generator(device="cpu").manual_seed(self.seed))
-        return {"n": z.shape[0], "z": z.to(x.device), "w": wts.to(x.device), "players": players}
+        block = self.stop.block if self.stop.tolerance is not None else None
+        z, wts = self.coalitions(n_players, torch.Generator(device="cpu").manual_seed(self.seed), block=block)
+        return {"n": z.shape[0], "z": z.to(x.device), "w": wts.to(x.device), "players": players,
+                "p": n_players, "y": []}
 
     def mask_chunk(self, state: dict[str, Any], i0: int, i1: int) -> torch.Tensor:
         return state["z"][i0:i1].float()[:, state["players"]][:, None]
 
+    def observe(self, state: dict[str, Any], masks: torch.Tensor, scores: torch.Tensor) -> None:
+        state["y"].append(scores.detach().double().cpu())
+
+    def _fit(self, state: dict[str, Any], y: torch.Tensor, full: torch.Tensor,
+             empty: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = state["z"][:len(y)].cpu()
+        w = self.weights(z, state["w"].cpu(), state["p"])
+        clusters = sampling.pair_clusters(len(y), self.sampler != "iid")
+        return self.fit(z.double(), y.double(), w.double(), full.double().cpu(), empty.double().cpu(), clusters)
+
+    def converged(self, state: dict[str, Any], i0: int, i1: int, full: torch.Tensor, empty: torch.Tensor) -> bool:
+        if not self.stop.due(i0, i1):
+            return False
+        return self.stop.met(self._fit(state, torch.cat(state["y"]), full, empty)[1])
+
     def reduce(self, state: dict[str, Any], scores: torch.Tensor, full: torch.Tensor,
                empty: torch.Tensor) -> torch.Tensor:
-        return self.solve(state["z"].double(), scores.double(), state["w"].double(),
-                          full.double(), empty.double()).float()[state["players"]]
+        values, se = self._fit(state, scores.double().cpu(), full, empty)
+        state["info"] = {"max_samples": self.n_samples, "stderr": float(se.max()) if len(se) else 0.0,
+                         "tolerance": self.stop.tolerance, "sampler": self.sampler,
+                         "converged": self.stop.met(se) if self.stop.tolerance is not None else None}
+        return values.float().to(scores.device)[state["players"]]
+
+    def fit(self, z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: torch.Tensor, empty: torch.Tensor,
+            clusters: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Values per player ``(P,)`` and their standard errors ``(P,)`` from coalitions ``(n, P)``,
+        scores ``(n,)`` and weights ``(n,)`` (float64; ``clusters``: pair id of each row)."""
+        raise NotImplementedError
 
     def solve(self, z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: torch.Tensor,
               empty: torch.Tensor) -> torch.Tensor:
         """Values per player ``(P,)`` from coalitions ``(n, P)``, scores ``(n,)`` and weights ``(n,)``."""
-        raise NotImplementedError
-
-
-def _wls(a: torch.Tensor, y: torch.Tensor, w: torch.Tensor, ridge: float = 0.0) -> torch.Tensor:
-    """Weighted least squares ``argmin_b sum w (a b - y)^2 + ridge |b|^2`` (float64)."""
-    aw = a * w[:, None]
-    lhs = a.T @ aw
-    # A vanishing ridge keeps the normal equations solvable when a player never varies; solve()
-    # (LU) is deterministic where lstsq's drivers are not, to the last bit.
-    jitter = 1e-10 * float(lhs.diagonal().mean().abs().clamp_min(1e-30))
-    lhs = lhs + (ridge + jitter) * torch.eye(a.shape[1], dtype=a.dtype, device=a.device)
-    return torch.linalg.solve(lhs, aw.T @ y[:, None])[:, 0]
+        return self.fit(z, y, w, full, empty)[0]
 
 
 @METHODS.register("lime")
@@ -258,7 +338,8 @@ class LIME(SuperpixelSurrogate):
     """LIME (Ribeiro et al. 2016) over superpixels: coalitions keep each player with probability
     1/2; weights ``exp(-d^2 / kernel_width^2)`` with ``d`` the cosine distance between the coalition
     and the full image; a ridge regression (``alpha=1``, with intercept, as lime's default) gives
-    the values."""
+    the values. The ``paired`` sampler draws sizes in proportion to (binomial × kernel) and weighs
+    them back, so the weighted regression has the same expectation with fewer wasted samples."""
 
     name = "lime"
     summary = "LIME: weighted linear surrogate over superpixels."
@@ -268,62 +349,60 @@ class LIME(SuperpixelSurrogate):
         self.options.update(kernel_width=kernel_width, ridge=ridge)
         self.kernel_width, self.ridge = float(kernel_width), float(ridge)
 
-    def coalitions(self, n_players: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        z = (torch.rand((self.n_samples, n_players), generator=gen) < 0.5).long()
-        z[0] = 1
-        zf = z.double()
-        cos = zf.sum(1) / (zf.norm(dim=1) * math.sqrt(n_players)).clamp_min(1e-12)
-        d = 1 - cos
-        return z, torch.exp(-(d ** 2) / self.kernel_width ** 2)
+    def layer_mass(self, n_players: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+        mass, scale = sampling.lime_mass(n_players, self.kernel_width)
+        return mass, mass, scale
 
-    def solve(self, z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: torch.Tensor,
-              empty: torch.Tensor) -> torch.Tensor:
-        zc = z - (w[:, None] * z).sum(0) / w.sum()          # centring = an unpenalised intercept
-        yc = y - (w * y).sum() / w.sum()
-        return _wls(zc, yc, w, self.ridge)
+    def iid_coalitions(self, n_players: int, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        z = (torch.rand((n, n_players), generator=gen) < 0.5).long()
+        if n:
+            z[0] = 1
+        return z, sampling.lime_kernel(z.sum(1), n_players, self.kernel_width)
+
+    def fit(self, z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: torch.Tensor, empty: torch.Tensor,
+            clusters: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return sampling.ridge_solve(z, y, w, self.ridge, clusters)
 
 
 @METHODS.register("kernelshap")
 class KernelSHAP(SuperpixelSurrogate):
-    """KernelSHAP (Lundberg & Lee 2017) over superpixels. When ``2^P - 2 <= n_samples`` every
-    coalition is enumerated with its Shapley-kernel weight ``(P-1) / (C(P,k) k (P-k))``, which
-    gives the exact Shapley values; otherwise coalition sizes ``k`` are drawn with probability
-    ``∝ (P-1) / (k (P-k))`` and players uniformly (antithetic pairs ``z``, ``1-z``), each with weight
-    1. The efficiency constraint ``sum(phi) = f(x) - f(baseline)`` is imposed exactly by
-    eliminating one player before the weighted least squares."""
+    """KernelSHAP (Lundberg & Lee 2017) over superpixels. Coalition sizes ``k`` carry the Shapley
+    kernel's mass ``∝ (P-1) / (k (P-k))``. ``paired`` (default): complementary pairs, sizes
+    stratified, small sizes enumerated when the budget covers them (every coalition when
+    ``2^P - 2 <= n_samples``, which gives the exact Shapley values); ``leverage``: the same with
+    sizes allocated uniformly and weighted back (Musco & Witter 2024); ``iid``: sizes drawn
+    independently, weight 1 (as captum). The efficiency constraint ``sum(phi) = f(x) -
+    f(baseline)`` is imposed exactly by eliminating one player before the weighted least squares."""
 
     name = "kernelshap"
     summary = "KernelSHAP: Shapley values of superpixels by weighted least squares."
+    samplers = ("paired", "leverage", "iid")
 
-    def coalitions(self, n_players: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        p = n_players
-        if p < 2:
-            return torch.ones((0, p), dtype=torch.long), torch.ones(0)
-        if 2 ** p - 2 <= self.n_samples:
-            codes = torch.arange(1, 2 ** p - 1)
-            z = ((codes[:, None] >> torch.arange(p)) & 1).long()
-            k = z.sum(1).double()
-            w = (p - 1) / (torch.exp(torch.lgamma(torch.tensor(p + 1.0, dtype=torch.float64)) - torch.lgamma(k + 1)
-                                     - torch.lgamma(p - k + 1)) * k * (p - k))
-            return z, w
-        ks = torch.arange(1, p, dtype=torch.float64)
-        probs = (p - 1) / (ks * (p - ks))
-        half = (self.n_samples + 1) // 2
-        k = torch.multinomial(probs / probs.sum(), half, replacement=True, generator=gen) + 1
-        order = torch.rand((half, p), generator=gen).argsort(1)
-        z = (order < k[:, None]).long()
-        z = torch.cat([z, 1 - z])[: self.n_samples]
-        return z, torch.ones(z.shape[0], dtype=torch.float64)
+    def layer_mass(self, n_players: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+        mass = sampling.shapley_mass(n_players)
+        alloc = (mass > 0).double() if self.sampler == "leverage" else mass
+        return mass, alloc, 1.0
 
-    def solve(self, z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: torch.Tensor,
-              empty: torch.Tensor) -> torch.Tensor:
-        delta = full - empty
-        if z.shape[1] < 2:
-            return delta.reshape(1)
-        yt = (y - empty) - z[:, -1] * delta
-        a = z[:, :-1] - z[:, -1:]
-        phi = _wls(a, yt, w)
-        return torch.cat([phi, (delta - phi.sum()).reshape(1)])
+    def coalitions(self, n_players: int, gen: torch.Generator, n: int | None = None,
+                   block: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if n_players < 2:
+            return torch.ones((0, n_players), dtype=torch.long), torch.ones(0, dtype=torch.float64)
+        return super().coalitions(n_players, gen, n, block)
+
+    def iid_coalitions(self, n_players: int, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        mass = sampling.shapley_mass(n_players)
+        k = torch.multinomial(mass, n, replacement=True, generator=gen) if n else torch.zeros(0, dtype=torch.long)
+        z = (torch.rand((n, n_players), generator=gen).argsort(1).argsort(1) < k[:, None]).long()
+        return z, torch.ones(n, dtype=torch.float64)
+
+    def weights(self, z: torch.Tensor, w_full: torch.Tensor, n_players: int) -> torch.Tensor:
+        if n_players < 2:
+            return w_full[:len(z)]
+        return super().weights(z, w_full, n_players)
+
+    def fit(self, z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: torch.Tensor, empty: torch.Tensor,
+            clusters: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return sampling.shapley_solve(z, y, w, float(full), float(empty), clusters)
 
 
 @METHODS.register("xrai")
