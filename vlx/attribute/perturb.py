@@ -305,8 +305,11 @@ class SuperpixelSurrogate(PerturbationBase):
              empty: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = state["z"][:len(y)].cpu()
         w = self.weights(z, state["w"].cpu(), state["p"])
-        clusters = sampling.pair_clusters(len(y), self.sampler != "iid")
-        return self.fit(z.double(), y.double(), w.double(), full.double().cpu(), empty.double().cpu(), clusters)
+        if self.sampler == "iid":
+            design = None
+        else:
+            design = sampling.design_strata(z, self.stop.block if self.stop.tolerance is not None else len(state["z"]))
+        return self.fit(z.double(), y.double(), w.double(), full.double().cpu(), empty.double().cpu(), design)
 
     def converged(self, state: dict[str, Any], i0: int, i1: int, full: torch.Tensor, empty: torch.Tensor) -> bool:
         if not self.stop.due(i0, i1):
@@ -322,9 +325,9 @@ class SuperpixelSurrogate(PerturbationBase):
         return values.float().to(scores.device)[state["players"]]
 
     def fit(self, z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: torch.Tensor, empty: torch.Tensor,
-            clusters: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+            design: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Values per player ``(P,)`` and their standard errors ``(P,)`` from coalitions ``(n, P)``,
-        scores ``(n,)`` and weights ``(n,)`` (float64; ``clusters``: pair id of each row)."""
+        scores ``(n,)`` and weights ``(n,)`` (float64; ``design``: the rows' clusters or ``sampling.Strata``, for the standard errors)."""
         raise NotImplementedError
 
     def solve(self, z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: torch.Tensor,
@@ -360,8 +363,8 @@ class LIME(SuperpixelSurrogate):
         return z, sampling.lime_kernel(z.sum(1), n_players, self.kernel_width)
 
     def fit(self, z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: torch.Tensor, empty: torch.Tensor,
-            clusters: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        return sampling.ridge_solve(z, y, w, self.ridge, clusters)
+            design: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return sampling.ridge_solve(z, y, w, self.ridge, design)
 
 
 @METHODS.register("kernelshap")
@@ -401,8 +404,8 @@ class KernelSHAP(SuperpixelSurrogate):
         return super().weights(z, w_full, n_players)
 
     def fit(self, z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: torch.Tensor, empty: torch.Tensor,
-            clusters: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        return sampling.shapley_solve(z, y, w, float(full), float(empty), clusters)
+            design: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return sampling.shapley_solve(z, y, w, float(full), float(empty), design)
 
 
 @METHODS.register("xrai")

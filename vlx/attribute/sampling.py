@@ -17,7 +17,8 @@ its layer). Instead of drawing ``z`` i.i.d. (captum, shap), ``coalition_design``
 
 ``shapley_solve`` imposes efficiency ``sum(phi) = f(x) - f(baseline)`` exactly; ``ridge_solve`` is
 LIME's weighted ridge with an unpenalised intercept. Both also return a cluster-robust (sandwich)
-standard error per player, a pair being one cluster.
+standard error per player (a pair is one cluster; the design's strata and enumerated classes
+are accounted for, ``design_strata``).
 
 RISE draws its ``grid × grid`` cells and shift from scrambled Sobol' points (``rise_points``)
 instead of i.i.d. uniforms: each cell is kept in exactly half the masks of every power-of-two
@@ -186,12 +187,45 @@ def pair_clusters(n: int, paired: bool) -> torch.Tensor:
     return i // 2 if paired else i
 
 
+@dataclass
+class Strata:
+    """How a design was drawn, for its standard errors: ``clusters`` ``(n,)`` (a pair is one
+    cluster), ``strata`` ``(n,)`` (block × size class each cluster was allocated to) and ``fpc``
+    ``(n,)`` (the fraction of its stratum's population the design holds: 1 for an enumerated
+    class, whose clusters then add no variance)."""
+
+    clusters: torch.Tensor
+    strata: torch.Tensor
+    fpc: torch.Tensor
+
+
+def design_strata(z: torch.Tensor, block: int, paired: bool = True) -> Strata:
+    """The ``Strata`` of the first ``n`` rows ``z`` ``(n, p)`` of a ``blocked_design`` with blocks
+    of ``block`` rows: stratum = (block, pair class ``min(k, p - k)``), or (block, size) unpaired."""
+    n, p = z.shape
+    k = z.sum(1)
+    cls = torch.minimum(k, p - k) if paired else k
+    clusters = pair_clusters(n, paired)
+    strata = (torch.arange(n) // max(block, 1)) * (p + 1) + cls
+    fpc = torch.zeros(n, dtype=torch.float64)
+    for h in torch.unique(strata).tolist():
+        rows = strata == h
+        m = int(cls[rows][0])
+        pop = _n_pairs_in_class(p, m) if paired else math.comb(p, m)
+        fpc[rows] = min(1.0, len(torch.unique(clusters[rows])) / max(pop, 1))
+    return Strata(clusters, strata, fpc)
+
+
 def wls(a: torch.Tensor, y: torch.Tensor, w: torch.Tensor, ridge: float = 0.0,
-        clusters: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        design: torch.Tensor | Strata | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``argmin_b sum_i w_i (a_i b - y_i)^2 + ridge |b|^2`` for ``a`` ``(n, d)``, ``y``, ``w`` ``(n,)``
-    (float64), and its cluster-robust covariance ``(d, d)``: ``H^-1 (sum_c g_c g_c^T) H^-1 * C/(C-1)``
-    with ``H = a^T W a + ridge I`` and ``g_c`` the sum of ``w_i a_i e_i`` over cluster ``c``
-    (rows are their own clusters when ``clusters`` is None)."""
+    (float64), and its sandwich covariance ``(d, d)``: ``H^-1 V H^-1`` with ``H = a^T W a + ridge I``
+    and ``V`` the estimated covariance of ``sum_i w_i a_i e_i`` (``e`` the residuals).
+
+    ``design``: None (rows independent: ``V = C/(C-1) sum g g^T``), cluster ids ``(n,)`` (``g``
+    summed per cluster), or ``Strata``: the stratified estimator ``V = sum_h (1 - f_h) n_h/(n_h - 1)
+    sum_{c in h} (g_c - mean_h g)(g_c - mean_h g)^T`` over strata ``h`` of ``n_h`` clusters
+    (``n_h = 1``: uncentred)."""
     a, y, w = a.double(), y.double(), w.double()
     aw = a * w[:, None]
     lhs = a.T @ aw
@@ -200,17 +234,30 @@ def wls(a: torch.Tensor, y: torch.Tensor, w: torch.Tensor, ridge: float = 0.0,
     lhs = lhs + (ridge + jitter) * torch.eye(a.shape[1], dtype=a.dtype)
     b = torch.linalg.solve(lhs, aw.T @ y[:, None])[:, 0]
     g = aw * (y - a @ b)[:, None]
-    if clusters is not None:
-        g = torch.zeros((int(clusters.max()) + 1 if len(clusters) else 0, a.shape[1]),
-                        dtype=g.dtype).index_add_(0, clusters, g)
-    n_c = g.shape[0]
     hinv = torch.linalg.inv(lhs)
+    if isinstance(design, Strata):
+        _, cl = torch.unique(design.clusters, return_inverse=True)
+        n_c = int(cl.max()) + 1 if len(cl) else 0
+        gc = torch.zeros((n_c, a.shape[1]), dtype=g.dtype).index_add_(0, cl, g)
+        first = torch.full((n_c,), len(cl), dtype=torch.long).scatter_reduce_(0, cl, torch.arange(len(cl)), "amin")
+        _, st = torch.unique(design.strata[first], return_inverse=True)
+        n_s = int(st.max()) + 1 if len(st) else 0
+        size = torch.bincount(st, minlength=n_s).double()
+        mean = torch.zeros((n_s, a.shape[1]), dtype=g.dtype).index_add_(0, st, gc) / size[:, None]
+        centred = torch.where((size[st] > 1)[:, None], gc - mean[st], gc)
+        scale = (1 - design.fpc[first].double()) * torch.where(size[st] > 1, size[st] / (size[st] - 1), 1.0)
+        meat = (centred * scale[:, None]).T @ centred
+        return b, hinv @ meat @ hinv
+    if design is not None:
+        g = torch.zeros((int(design.max()) + 1 if len(design) else 0, a.shape[1]),
+                        dtype=g.dtype).index_add_(0, design, g)
+    n_c = g.shape[0]
     cov = hinv @ (g.T @ g) @ hinv * (n_c / max(n_c - 1, 1))
     return b, cov
 
 
 def shapley_solve(z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: float, empty: float,
-                  clusters: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  design: torch.Tensor | Strata | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Shapley values ``(P,)`` and their standard errors ``(P,)`` from coalitions ``z`` ``(n, P)``,
     scores ``y`` and weights ``w`` ``(n,)``: the weighted least squares of ``y - empty`` on ``z``
     under ``sum(phi) = full - empty`` exactly (one player eliminated)."""
@@ -221,20 +268,20 @@ def shapley_solve(z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, full: float
         return torch.full((p,), delta, dtype=torch.float64), torch.zeros(p, dtype=torch.float64)
     yt = (y - float(empty)) - z[:, -1] * delta
     a = z[:, :-1] - z[:, -1:]
-    b, cov = wls(a, yt, w, 0.0, clusters)
+    b, cov = wls(a, yt, w, 0.0, design)
     t = torch.cat([torch.eye(p - 1, dtype=torch.float64), -torch.ones((1, p - 1), dtype=torch.float64)])
     se = torch.diagonal(t @ cov @ t.T).clamp_min(0).sqrt()
     return torch.cat([b, torch.tensor([delta - float(b.sum())], dtype=torch.float64)]), se
 
 
 def ridge_solve(z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, ridge: float,
-                clusters: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                design: torch.Tensor | Strata | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """LIME's coefficients ``(P,)`` and standard errors ``(P,)``: ``argmin sum w (y - c - z b)^2 +
     ridge |b|^2`` with an unpenalised intercept ``c`` (weighted centring)."""
     z, y, w = z.double(), y.double(), w.double()
     zc = z - (w[:, None] * z).sum(0) / w.sum()
     yc = y - (w * y).sum() / w.sum()
-    b, cov = wls(zc, yc, w, ridge, clusters)
+    b, cov = wls(zc, yc, w, ridge, design)
     return b, torch.diagonal(cov).clamp_min(0).sqrt()
 
 
