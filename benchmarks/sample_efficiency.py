@@ -14,13 +14,16 @@ distance between the coalition and the full image, kernel ``exp(-d^2 / 0.25^2)``
 KernelSHAP under the Shapley kernel for all. shap runs with ``l1_reg=False`` (no feature
 selection) on the same game.
 
-References per photo: KernelSHAP and LIME from one pool of ``--ref`` coalitions (a paired,
-size-stratified design whose sizes follow half the Shapley kernel and half LIME's layer mass;
-each method's post-stratified weights make it a consistent estimate of its own population
-solution), RISE from ``--rise-ref`` Sobol' masks with another seed; the reference's own standard
-error is reported. Errors: relative L2 ``|e - r| / |r|`` and ``1 - Spearman`` over players (over
-pixels for RISE), averaged over photos × seeds. Tools run in alternating order across seeds. No
-time is measured: this is about model calls.
+References per photo and seed (``--report``): KernelSHAP and LIME from a pooled regression over
+a dedicated pool of ``--ref`` coalitions (a paired design whose sizes follow half the Shapley
+kernel and half LIME's layer mass, seed 10 000) plus every coalition that any tool drew for the
+same method under the *other* seeds (leave one seed out, so a reference never shares samples
+with the estimate it scores); weights post-stratified on the pool's own size counts make it a
+consistent estimate of each method's solution, since every design here is uniform within a
+size. RISE likewise from ``--rise-ref`` Sobol' masks plus the other seeds' masks. The
+reference's own standard error is printed. Errors: relative L2 ``|e - r| / |r|`` and
+``1 - Spearman`` over players (over pixels for RISE), averaged over photos × seeds. Tools run
+in alternating order across seeds. No time is measured: this is about model calls.
 
 State lives in ``--out`` (prepared inputs, score caches, references, ``results.json``), so a
 run can be extended with more seeds or photos, and the shap pass runs from the benchmark
