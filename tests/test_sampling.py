@@ -192,6 +192,7 @@ def test_lime_enumeration_equals_weighted_ridge_over_every_coalition():
     assert np.allclose(got.numpy(), coef[1:], atol=1e-8)
 
 
+@pytest.mark.slow
 def test_paired_kernelshap_is_unbiased_and_beats_iid_at_half_the_samples():
     p, n, reps = 10, 128, 60
     game = interaction_game(p, seed=2)
@@ -215,6 +216,7 @@ def test_paired_kernelshap_is_unbiased_and_beats_iid_at_half_the_samples():
     assert float((lev.mean(0) - exact).abs().max()) <= 4 * float(lev.std(0).max()) / math.sqrt(reps)
 
 
+@pytest.mark.slow
 def test_standard_errors_match_the_spread_over_seeds():
     p, n = 10, 256
     game = interaction_game(p, seed=5)
@@ -237,7 +239,7 @@ def test_wls_covariance_is_the_sandwich_by_hand():
     y = torch.randn(30, generator=g, dtype=torch.float64)
     w = torch.rand(30, generator=g, dtype=torch.float64) + 0.5
     cl = torch.arange(30) // 3
-    b, cov = S.wls(a, y, w, ridge=0.5, clusters=cl)
+    b, cov = S.wls(a, y, w, ridge=0.5, design=cl)
     an, yn, wn = a.numpy(), y.numpy(), w.numpy()
     h = an.T @ (an * wn[:, None]) + 0.5 * np.eye(3)
     bn = np.linalg.solve(h, an.T @ (wn * yn))
@@ -248,6 +250,46 @@ def test_wls_covariance_is_the_sandwich_by_hand():
     hinv = np.linalg.inv(h)
     assert np.allclose(b.numpy(), bn, atol=1e-6)
     assert np.allclose(cov.numpy(), hinv @ gsum.T @ gsum @ hinv * 10 / 9, rtol=1e-5, atol=1e-12)
+
+
+def test_stratified_covariance_by_hand():
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn((12, 2), generator=g, dtype=torch.float64)
+    y = torch.randn(12, generator=g, dtype=torch.float64)
+    w = torch.ones(12, dtype=torch.float64)
+    cl = torch.arange(12) // 2                                    # 6 pairs
+    st = torch.tensor([0] * 6 + [1] * 4 + [2] * 2)                # strata of 3, 2 and 1 pairs
+    fpc = torch.tensor([0.0] * 6 + [0.5] * 4 + [0.25] * 2, dtype=torch.float64)
+    b, cov = S.wls(a, y, w, design=S.Strata(cl, st, fpc))
+    an, yn = a.numpy(), y.numpy()
+    h = an.T @ an
+    e = yn - an @ np.linalg.solve(h, an.T @ yn)
+    gc = np.array([(an[2 * i] * e[2 * i] + an[2 * i + 1] * e[2 * i + 1]) for i in range(6)])
+    meat = np.zeros((2, 2))
+    for rows, f in (([0, 1, 2], 0.0), ([3, 4], 0.5)):
+        d = gc[rows] - gc[rows].mean(0)
+        meat += (1 - f) * len(rows) / (len(rows) - 1) * d.T @ d
+    meat += (1 - 0.25) * np.outer(gc[5], gc[5])                   # a lone pair: uncentred
+    hinv = np.linalg.inv(h)
+    assert np.allclose(cov.numpy(), hinv @ meat @ hinv, rtol=1e-6, atol=1e-10)
+
+
+def test_design_strata_of_a_blocked_paired_design():
+    p = 6
+    z = S.blocked_design(S.shapley_mass(p), 124, 62, torch.Generator().manual_seed(0))
+    d = S.design_strata(z, 62)
+    assert torch.equal(d.clusters, torch.arange(124) // 2)
+    k = z.sum(1)
+    assert torch.equal(d.strata, (torch.arange(124) // 62) * (p + 1) + torch.minimum(k, p - k))
+    assert bool((d.fpc == 1).all())                               # each block enumerates every pair
+    z2 = S.coalition_design(S.shapley_mass(50), 40, torch.Generator().manual_seed(0))
+    d2 = S.design_strata(z2, 40)
+    k2 = torch.minimum(z2.sum(1), 50 - z2.sum(1))
+    pairs = torch.bincount(k2[0::2], minlength=26).double()
+    expect = pairs[k2] / torch.tensor([math.comb(50, int(m)) for m in k2], dtype=torch.float64)
+    assert torch.allclose(d2.fpc, expect)
+    un = S.design_strata(z2, 40, paired=False)
+    assert torch.equal(un.clusters, torch.arange(40)) and torch.equal(un.strata, z2.sum(1))
 
 
 def test_shapley_solve_standard_error_of_the_eliminated_player():
@@ -355,6 +397,7 @@ def block_game(monkeypatch):
     return bg
 
 
+@pytest.mark.slow
 def test_tolerance_stops_early_within_the_implied_error(block_game):
     x = torch.ones((1, 3, 24, 32))
     exact = brute_shapley(block_game.game, 12)
@@ -384,6 +427,7 @@ def test_tolerance_respects_the_maximum(block_game):
     assert free.last_info[0]["stderr"] > 0
 
 
+@pytest.mark.slow
 def test_lime_and_rise_tolerance_use_fewer_samples(block_game):
     x = torch.ones((1, 3, 24, 32))
     lime = LIME(n_samples=2000, tolerance=0.05, block=64, baseline="zero")

@@ -207,12 +207,14 @@ def design_strata(z: torch.Tensor, block: int, paired: bool = True) -> Strata:
     cls = torch.minimum(k, p - k) if paired else k
     clusters = pair_clusters(n, paired)
     strata = (torch.arange(n) // max(block, 1)) * (p + 1) + cls
-    fpc = torch.zeros(n, dtype=torch.float64)
-    for h in torch.unique(strata).tolist():
-        rows = strata == h
-        m = int(cls[rows][0])
-        pop = _n_pairs_in_class(p, m) if paired else math.comb(p, m)
-        fpc[rows] = min(1.0, len(torch.unique(clusters[rows])) / max(pop, 1))
+    pop = torch.tensor([_n_pairs_in_class(p, m) if paired else math.comb(p, m) if 0 < m < p else 1
+                        for m in range(p + 1)], dtype=torch.float64)
+    first = torch.ones(n, dtype=torch.bool)
+    if paired:
+        first[1::2] = False                                    # one row per pair counts
+    per_stratum = torch.zeros(int(strata.max()) + 1 if n else 0, dtype=torch.float64).index_add_(
+        0, strata[first], torch.ones(int(first.sum()), dtype=torch.float64))
+    fpc = (per_stratum[strata] / pop[cls].clamp_min(1)).clamp_max(1.0)
     return Strata(clusters, strata, fpc)
 
 
