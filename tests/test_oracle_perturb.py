@@ -153,19 +153,25 @@ def test_sampled_kernelshap_error_shrinks_with_samples():
 
 def test_kernelshap_coalition_sizes_follow_the_shapley_kernel():
     p, n = 16, 20000
-    z, w = KernelSHAP(n_samples=n).coalitions(p, torch.Generator().manual_seed(0))
+    kernel = np.array([0.0] + [(p - 1) / (k * (p - k)) for k in range(1, p)] + [0.0])
+    expected = n * kernel / kernel.sum()
+    # i.i.d. (captum's law): sizes drawn from the kernel, weight 1.
+    z, w = KernelSHAP(n_samples=n, sampler="iid").coalitions(p, torch.Generator().manual_seed(0))
     assert torch.equal(w, torch.ones(n, dtype=torch.float64))
     sizes = np.bincount(z.sum(1).numpy(), minlength=p + 1)
-    kernel = np.array([0.0] + [(p - 1) / (k * (p - k)) for k in range(1, p)] + [0.0])
-    expected = n * kernel / kernel.sum()                # antithetic pairs keep the symmetric law
     np.testing.assert_allclose(sizes, expected, atol=4 * np.sqrt(expected.max()))
-    assert torch.equal(z[: n // 2], 1 - z[n // 2:])    # antithetic pairs
+    # paired (default): adjacent complementary pairs; the post-stratified weights carry the
+    # kernel's mass per size exactly.
+    z, w = KernelSHAP(n_samples=n).coalitions(p, torch.Generator().manual_seed(0))
+    assert torch.equal(z[0::2], 1 - z[1::2])
+    per_size = np.bincount(z.sum(1).numpy(), weights=w.numpy(), minlength=p + 1)
+    np.testing.assert_allclose(per_size, expected, rtol=1e-9)
 
 
 # -- LIME -----------------------------------------------------------------------------------------
 
 def test_lime_weights_are_the_cosine_kernel():
-    z, w = LIME(n_samples=300, kernel_width=0.4).coalitions(7, torch.Generator().manual_seed(1))
+    z, w = LIME(n_samples=300, kernel_width=0.4, sampler="iid").coalitions(7, torch.Generator().manual_seed(1))
     zn = z.numpy().astype(float)
     assert (zn[0] == 1).all()
     cos = np.array([r.sum() / (np.sqrt(r.sum()) * np.sqrt(7)) if r.sum() else 0.0 for r in zn])
