@@ -121,3 +121,19 @@ def test_explain_many_equals_one_by_one(method, options):
     contrast = ex.explain_many(imgs, 0, contrast=1)          # contrast targets stack too
     for img, c in zip(imgs, contrast):
         _same(ex.explain(img, 0, 1), c)
+
+
+def test_sampled_methods_report_their_samples_in_the_json(effnet, chelsea):
+    """Issue 15: the samples a sampled method used (and its standard error) reach the explanation
+    JSON; with a loose tolerance it stops early, at a block boundary, below its maximum."""
+    from vlx.pipeline import Explainer
+
+    opts = {"n_samples": 96, "n_segments": 32, "block": 16}
+    full = Explainer(effnet, method="kernelshap", method_options=opts, device="cpu").explain(chelsea).to_json()
+    assert full["sampling"]["samples"] == 96 and full["sampling"]["max_samples"] == 96
+    assert full["sampling"]["stderr"] >= 0 and full["sampling"]["converged"] is None
+    loose = Explainer(effnet, method="kernelshap", method_options={**opts, "tolerance": 1e6},
+                      device="cpu").explain(chelsea).to_json()
+    s = loose["sampling"]
+    assert s["converged"] is True and s["samples"] < 96 and s["samples"] % 16 == 0 and s["tolerance"] == 1e6
+    assert "sampling" not in Explainer(effnet, device="cpu").explain(chelsea).to_json()      # Grad-CAM samples nothing

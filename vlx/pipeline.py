@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from vlx.attribute.base import get_method, resolve_layers, upsample
+from vlx.attribute.base import get_method, resolve_layers, sampling_info, upsample
 from vlx.config import DEFAULT_MODEL, ExplainConfig, check_fields
 from vlx.image import from_array, load_image
 from vlx.models import ImageClassifier, load_classifier
@@ -167,14 +167,18 @@ class Explainer:
         if len(imgs) > 1 and same_kind and isinstance(self.method, (CAMBase, GradientBase)):
             raw = self.method.attribute(self.model, x, _stacked(tgts), layer=self.layer).detach()
             rows = [raw[i:i + 1] for i in range(len(imgs))]
+            infos = [{} for _ in imgs]
         else:
-            rows = [self.method.attribute(self.model, x[i:i + 1], tg, layer=self.layer).detach()
-                    for i, tg in enumerate(tgts)]
+            rows, infos = [], []
+            for i, tg in enumerate(tgts):
+                rows.append(self.method.attribute(self.model, x[i:i + 1], tg, layer=self.layer).detach())
+                infos.append(sampling_info(self.method))
         seconds = (time.perf_counter() - t0) / len(imgs)
         return [AttributionMap(values=upsample(r, img.size_hw)[0].float().cpu().numpy().astype(np.float32),
                                raw=r[0].float().cpu().numpy().astype(np.float32), method=self.method.name,
-                               target=tg, layer=self.layer, signed=self.method.signed, seconds=seconds)
-                for r, img, tg in zip(rows, imgs, tgts)]
+                               target=tg, layer=self.layer, signed=self.method.signed, seconds=seconds,
+                               sampling=info)
+                for r, img, tg, info in zip(rows, imgs, tgts, infos)]
 
     def _causal(self, imgs: list[ImageInput], x: torch.Tensor, regions: list[list], target_index: list[int]
                 ) -> list[list]:

@@ -127,6 +127,9 @@ class AttributionMap:
         layer: the layer name for layer methods, else ``None``.
         signed: whether negative values carry meaning (``False``: values are ``>= 0``).
         seconds: wall time of the attribution call.
+        sampling: for sampled methods (KernelSHAP, LIME, RISE), what the method's ``last_info``
+            reports: ``samples`` scored, ``max_samples``, ``stderr`` (largest standard error of the
+            map, score units), ``tolerance``, ``converged`` and ``sampler``; empty otherwise.
     """
 
     values: np.ndarray
@@ -136,6 +139,7 @@ class AttributionMap:
     layer: str | None = None
     signed: bool = False
     seconds: float = 0.0
+    sampling: dict[str, Any] = field(default_factory=dict)
 
     def normalized(self) -> np.ndarray:
         """Return ``values`` scaled to ``[0, 1]`` (positive part divided by its maximum)."""
@@ -284,6 +288,7 @@ class Explanation:
             "model": self.model,
             "method": self.attribution.method,
             "layer": self.attribution.layer,
+            **({"sampling": dict(self.attribution.sampling)} if self.attribution.sampling else {}),
             "target": target,
             "prediction": self.prediction.to_json(),
             "regions": [r.to_json() for r in self.regions],

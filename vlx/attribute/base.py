@@ -170,4 +170,14 @@ def attribute(model: Any, image: ImageInput, target: Target, method: str | Attri
         values=values.float().cpu().numpy().astype(np.float32),
         raw=raw[0].float().cpu().numpy().astype(np.float32),
         method=m.name, target=target, layer=layer_name, signed=m.signed, seconds=seconds,
+        sampling=sampling_info(m),
     )
+
+
+def sampling_info(method: AttributionMethod) -> dict[str, Any]:
+    """What a sampled method reports about its last single-input call (``last_info[0]``: samples
+    used, standard error, tolerance, convergence), as JSON-safe values; ``{}`` for other methods."""
+    info = getattr(method, "last_info", None)
+    if not info or "max_samples" not in info[0]:
+        return {}
+    return {k: (float(v) if isinstance(v, float) else v) for k, v in info[0].items()}
