@@ -123,7 +123,7 @@ def test_bad_segmenter_specs_are_one_line_errors(tmp_path):
 
     with pytest.raises(VlxError, match="no such local folder"):
         make_segmenter(f"hf:{tmp_path / 'missing'}")
-    with pytest.raises(UsageError, match="segment-anything|unknown SAM type|checkpoint"):
+    with pytest.raises(UsageError, match="segment.anything|unknown SAM type|checkpoint"):
         make_segmenter("sam:vit_b=/nonexistent.pth")
     with pytest.raises(UsageError, match="needs a SAM segmenter"):
         make_refiner("sam", make_segmenter("superpixels"))
