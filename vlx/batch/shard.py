@@ -1,17 +1,6 @@
 """One rank's part of a batch: explain its shard of the items into ``OUT/``, commit each item
-atomically, and (on the coordinator) merge the rank journals and write the index.
-
-Layout of ``OUT/``::
-
-    results.jsonl          one line per finished item (merged from results-rank*.jsonl when sharded)
-    errors.jsonl           one line per failed item, with the reason
-    items/<id>/            report.html, explanation.json, map.npy, thumb.jpg of each finished item
-    index.html             a sortable table of all items, with thumbnails and links to the reports
-
-Crash safety: an item's folder is written under ``items/.tmp-*`` and renamed into place, then
-its results line is appended (line-atomic, fsynced): that line is the commit point. A rerun
-skips ids that have a results line, redoes the rest (a folder without a line is replaced), and
-retries failed items. Item ``i`` of the input goes to rank ``i % world_size``.
+atomically, and (on the coordinator) merge the rank journals and write the index. The layout of
+``OUT/`` and the crash-safety rule are in the package docstring (``vlx/batch/__init__.py``).
 """
 
 from __future__ import annotations
