@@ -135,7 +135,7 @@ def lime_kernel(width: float):
 
 
 def run_lime(model, x, t, kernel_width: float, n_seg: int = 16, n_samples: int = 96, seed: int = 3):
-    lime = get_method("lime", n_segments=n_seg, n_samples=n_samples, seed=seed)
+    lime = get_method("lime", n_segments=n_seg, n_samples=n_samples, seed=seed, sampler="iid")   # captum draws iid
     ours = lime.attribute(model, x, ClassTarget(t))[0]
     players = superpixel_players(model, x[0], n_seg)
     z, _ = lime.coalitions(int(players.max()) + 1, torch.Generator().manual_seed(seed))  # vlx's coalitions, in order
