@@ -81,6 +81,10 @@ EXPLAIN_OPTIONS: list[tuple[str, Any, Any]] = [
                                     "region with the rest dimmed, class not named), vlm-class:hf:<...> (names the "
                                     "predicted class), vlm-outline:hf:<...> (whole image, region outlined) or none.")),
     ("top_k", int, typer.Option(5, "--top-k", min=1, help="How many predictions to report.")),
+    ("metrics", bool, typer.Option(True, "--metrics/--no-metrics", help="Measure each map: deletion and insertion "
+                                   "next to random maps (10 steps, 3 random maps; one sentence in the text and the "
+                                   "report's trust table) and the model + method sanity check (computed once, "
+                                   "cached in ~/.cache/vlx or $VLX_CACHE).")),
     ("target", Optional[str], typer.Option(None, "--target", "-t", help="Class index or name to explain (default: "
                                            "the top prediction; a batch manifest's own target wins), e.g. 285 or "
                                            "'tabby'.")),

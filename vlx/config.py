@@ -42,6 +42,8 @@ class ExplainConfig:
         shapley: also compute Shapley values of the regions.
         describer: a describer spec (``offline``, ``clip:hf:...``, ``vlm:hf:...``) or ``None``.
         top_k: how many predictions to report.
+        metrics: measure each map (deletion and insertion next to random maps, one sentence in
+            the text; the model + method sanity check, cached).
     """
 
     model: str = DEFAULT_MODEL
@@ -61,6 +63,7 @@ class ExplainConfig:
     shapley: bool = False
     describer: str | None = "offline"
     top_k: int = 5
+    metrics: bool = True
 
     def __post_init__(self) -> None:
         if self.layer == "auto":

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from vlx.attribute.base import get_method, resolve_layers, sampling_info, upsample
+from vlx.evaluate.map_check import SENTENCE_FRACTION, MapCheck, measure_map
 from vlx.config import DEFAULT_MODEL, ExplainConfig, check_fields
 from vlx.image import from_array, load_image
 from vlx.models import ImageClassifier, load_classifier
@@ -24,8 +25,9 @@ from vlx.models.imagenet_groups import imagenet_group, is_imagenet
 from vlx.registry import SEGMENTERS, VERBALIZERS, check_options
 from vlx.regions.causal import blurred_input, composite_probs, soft_masks
 from vlx.regions.factory import make_refiner, make_segmenter
-from vlx.types import AttributionMap, ClassTarget, ContrastTarget, Explanation, ImageInput, Prediction
-from vlx.verbalize.facts import FactSheet
+from vlx.types import (AttributionMap, ClassTarget, ContrastTarget, Explanation, ImageInput, MetricResult,
+                       Prediction)
+from vlx.verbalize.facts import FactSheet, MapFacts
 
 ImageLike = ImageInput | str | Path | np.ndarray
 ClassSpec = int | str | None
@@ -37,7 +39,7 @@ class Explainer:
     ``Explainer(config)`` with an ``ExplainConfig``, or ``Explainer(model, method, **options)``
     with the config's fields as keyword options (``layer``, ``segmenter``, ``refine``,
     ``shapley``, ``labels``, ``prompt_template``, ``describer``, ``verbalizer``, ``style``,
-    ``llm``, ``device``, ``coverage``, ``top_k``, ``method_options``, ``segmenter_options``; see
+    ``llm``, ``device``, ``coverage``, ``top_k``, ``metrics``, ``method_options``, ``segmenter_options``; see
     ``vlx.config.ExplainConfig``). ``model`` may also be a loaded ``ImageClassifier``; then
     ``config`` (keyword) may still give the other options. An unknown option is a one-line
     ``UsageError``.
@@ -75,6 +77,8 @@ class Explainer:
         template = VERBALIZERS.get("template")
         self.template = self.verbalizer if isinstance(self.verbalizer, template) else template(cfg.style)
         self.top_k = cfg.top_k
+        self.measure = cfg.metrics
+        self._sanity: MetricResult | None = None
 
     def explain(self, image: ImageLike, target: ClassSpec = None, contrast: ClassSpec = None) -> Explanation:
         """Explain one image. ``target``: a class index or name; ``None`` explains the top class.
@@ -148,11 +152,30 @@ class Explainer:
             regions.append(self.segmenter.regions(imgs[i], amaps[i]))
             timing[i]["regions"] = time.perf_counter() - t
         t = time.perf_counter()
-        regions = self._causal(imgs, x, regions, [tg.primary for tg in tgts])
+        base = torch.cat([blurred_input(x[i:i + 1], img.size_hw) for i, img in enumerate(imgs)])
+        regions = self._causal(imgs, x, base, regions, [tg.primary for tg in tgts])
         _share(timing, "regions", time.perf_counter() - t)
 
-        return [self._words(imgs[i], x[i:i + 1], probs[i], preds[i], tgts[i], amaps[i], regions[i], timing[i])
+        checks: list[tuple[MapCheck | None, MetricResult | None]] = [(None, None)] * n
+        if self.measure:
+            for i in range(n):
+                t = time.perf_counter()
+                checks[i] = self._measure(imgs[i], x[i:i + 1], base[i:i + 1], amaps[i], tgts[i].primary)
+                timing[i]["metrics"] = time.perf_counter() - t
+        return [self._words(imgs[i], probs[i], preds[i], tgts[i], amaps[i], regions[i], timing[i], *checks[i])
                 for i in range(n)]
+
+    def _measure(self, img: ImageInput, x: torch.Tensor, base: torch.Tensor, amap: AttributionMap, target: int
+                 ) -> tuple[MapCheck, MetricResult]:
+        """The map's deletion / insertion next to random maps (``vlx.evaluate.map_check``) and the
+        model + method sanity check (computed on the first image, cached on disk)."""
+        from vlx.evaluate.sanity_cache import cached_sanity
+
+        raw = amap.raw if amap.raw.ndim == 2 else None
+        check = measure_map(self.model, x, base, amap.values, target, raw_shape=None if raw is None else raw.shape)
+        if self._sanity is None:
+            self._sanity = cached_sanity(self.model, img, amap, self.method, self.config.method_options, target)
+        return check, self._sanity
 
     def _attribute(self, imgs: list[ImageInput], x: torch.Tensor, tgts: list[ClassTarget | ContrastTarget]
                    ) -> list[AttributionMap]:
@@ -180,13 +203,12 @@ class Explainer:
                                sampling=info)
                 for r, img, tg, info in zip(rows, imgs, tgts, infos)]
 
-    def _causal(self, imgs: list[ImageInput], x: torch.Tensor, regions: list[list], target_index: list[int]
-                ) -> list[list]:
+    def _causal(self, imgs: list[ImageInput], x: torch.Tensor, base: torch.Tensor, regions: list[list],
+                target_index: list[int]) -> list[list]:
         """Fill ``score_after_removal`` / ``score_when_kept`` (and Shapley values) of every image's
         regions: all composites of all images in one batched pass over the stacked inputs. The
-        "removed" content is the model input blurred (``blurred_input``), not a second conversion
-        of a blurred full-resolution copy."""
-        base = torch.cat([blurred_input(x[i:i + 1], img.size_hw) for i, img in enumerate(imgs)])
+        "removed" content ``base`` is the model input blurred (``blurred_input``), not a second
+        conversion of a blurred full-resolution copy."""
         size = tuple(x.shape[-2:])
         masks, rows, tix = [], [], []
         for i, regs in enumerate(regions):
@@ -214,9 +236,9 @@ class Explainer:
                         for r, a, kk, s in zip(regs, after, kept, phi)])
         return out
 
-    def _words(self, img: ImageInput, x: torch.Tensor, probs: torch.Tensor, prediction: Prediction,
-               tgt: ClassTarget | ContrastTarget, amap: AttributionMap, regions: list, timing: dict[str, float]
-               ) -> Explanation:
+    def _words(self, img: ImageInput, probs: torch.Tensor, prediction: Prediction,
+               tgt: ClassTarget | ContrastTarget, amap: AttributionMap, regions: list, timing: dict[str, float],
+               check: MapCheck | None = None, sanity: MetricResult | None = None) -> Explanation:
         """Describe the regions, verbalize the facts and measure the text, for one image."""
         from vlx.evaluate.text import text_metrics
         from vlx.verbalize.template import short_name
@@ -236,11 +258,16 @@ class Explainer:
             target_label=short_name(tgt.label), target_score=score, method=amap.method, regions=tuple(regions),
             other_index=other, other_label=None if other is None else short_name(self.model.label(other)),
             other_score=None if other is None else float(probs[other]),
-            group=imagenet_group(ti) if is_imagenet(self.model.labels) else None, labels=tuple(self.model.labels))
+            group=imagenet_group(ti) if is_imagenet(self.model.labels) else None, labels=tuple(self.model.labels),
+            map_check=None if check is None else MapFacts(SENTENCE_FRACTION, *check.after_deleting(SENTENCE_FRACTION)))
         self.last_sheet = sheet
         verbal = self.verbalizer.verbalize(sheet)
         alternatives = () if self.template is self.verbalizer else (self.template.verbalize(sheet),)
         metrics = tuple(text_metrics(verbal.text, sheet))
+        if check is not None:
+            metrics += check.metrics()
+        if sanity is not None:
+            metrics += (sanity,)
         timing["verbalize"] = time.perf_counter() - t
         timing["total"] = sum(timing.values())
         return Explanation(image=img, model=self.model.name, prediction=prediction, target=tgt, target_score=score,

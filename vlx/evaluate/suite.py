@@ -213,8 +213,9 @@ class Suite:
 
 def cache_dir() -> Path:
     """Where suites are cached: ``$VLX_CACHE/suites``, else ``~/.cache/vlx/suites``."""
-    root = os.environ.get("VLX_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "vlx") / "suites"
+    from vlx.cache import cache_root
+
+    return cache_root() / "suites"
 
 
 def _slug(text: str) -> str:

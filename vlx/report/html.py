@@ -65,7 +65,7 @@ def render_html(expl: Explanation, coverage: float = 0.5, extras: ReportExtras |
         regions=[_region(r, px, expl.target_score) for r in expl.regions],
         verbalization=verbal(expl.verbalization.to_json()),
         alternatives=[verbal(v.to_json()) for v in expl.alternatives],
-        metrics=metric_groups(expl.metrics), images=images, ramp=ramp_css(), coverage_pct=pct(coverage),
+        metrics=metric_groups(expl.metrics), map_trust=map_trust(expl), images=images, ramp=ramp_css(), coverage_pct=pct(coverage),
         timing=[(k, f"{v:.2f}") for k, v in data["timing_s"].items() if k != "total"],
         total_s=f"{data['timing_s'].get('total', 0.0):.2f}", version=__version__,
         comparison=comparison_cells(expl.image, maps, by_method) if maps else [],
@@ -140,6 +140,51 @@ def metric_groups(metrics: Sequence[MetricResult]) -> list[dict[str, Any]]:
             "name": m.name, "value": f"{m.value:.3f}", "arrow": "↑" if m.higher_is_better else "↓",
             "better": "higher is better" if m.higher_is_better else "lower is better", "details": details})
     return [{"category": c, "metrics": ms} for c, ms in groups.items()]
+
+
+def map_trust(expl: Explanation) -> dict[str, Any] | None:
+    """Template data for the map's own measurement: the measured sentence (from the verified
+    text's facts), deletion and insertion next to random maps with a verdict and the curves as
+    SVG points, and the cached sanity check. ``None`` when the explanation holds none of them."""
+    by_name = {m.name: m for m in expl.metrics}
+    curves = []
+    for name in ("deletion", "insertion"):
+        m = by_name.get(name)
+        if m is None or "random" not in m.details:
+            continue
+        rnd = float(m.details["random"])
+        better = m.value > rnd if m.higher_is_better else m.value < rnd
+        curves.append({"name": name.capitalize(), "value": f"{m.value:.3f}", "random": f"{rnd:.3f}",
+                       "arrow": "↑" if m.higher_is_better else "↓",
+                       "better": "higher is better" if m.higher_is_better else "lower is better",
+                       "verdict": "better than random" if better else "no better than random",
+                       "css": "ok" if better else "bad", "better_than_random": better,
+                       "points": _points(m.details["fractions"], m.details["curve"]),
+                       "random_points": _points(m.details["fractions"],
+                                                np.mean(m.details["random_curves"], axis=0).tolist())})
+    s = by_name.get("sanity")
+    sanity = None
+    if s is not None and "passed" in s.details:
+        passed = bool(s.details["passed"])
+        sanity = {"value": f"{s.value:.2f}", "passed": passed, "verdict": "passes" if passed else "fails",
+                  "css": "ok" if passed else "bad", "threshold": s.details.get("threshold"),
+                  "repeats": s.details.get("repeats"), "image": s.details.get("image"),
+                  "cached": bool(s.details.get("cached"))}
+    if not curves and sanity is None:
+        return None
+    first = by_name.get("deletion") or by_name.get("insertion")
+    facts = {f.key for f in expl.verbalization.facts}
+    sentence = next((x.strip() + "." for x in expl.verbalization.text.split(".") if "random" in x), None) \
+        if "map.fraction" in facts else None
+    no_better = " and ".join(c["name"].lower() for c in curves if not c["better_than_random"])
+    return {"curves": curves, "sanity": sanity, "sentence": sentence, "no_better": no_better,
+            "steps": first.details.get("steps") if first else None, "baseline": first.details.get("baseline") if first else None,
+            "n_random": first.details.get("random_maps") if first else None}
+
+
+def _points(xs: Sequence[float], ys: Sequence[float], w: int = 120, h: int = 48) -> str:
+    """SVG polyline points of a curve on ``[0, 1] x [0, 1]`` in a ``w x h`` box (y up)."""
+    return " ".join(f"{2 + x * (w - 4):.1f},{h - 2 - min(1.0, max(0.0, y)) * (h - 4):.1f}" for x, y in zip(xs, ys))
 
 
 def _short(v: int | float | str | bool) -> str:

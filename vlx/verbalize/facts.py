@@ -8,6 +8,17 @@ from vlx.types import Prediction, Region
 
 
 @dataclass(frozen=True)
+class MapFacts:
+    """The map's own measurement, for one sentence: the target's probability once ``fraction``
+    of the image (in ``(0, 1)``) is blurred in the map's order (``after``) and in random orders
+    (``random_after``, the mean over random maps), both in ``[0, 1]``."""
+
+    fraction: float
+    after: float
+    random_after: float
+
+
+@dataclass(frozen=True)
 class FactSheet:
     """Measured facts for verbalizers and the verifier.
 
@@ -21,6 +32,7 @@ class FactSheet:
         other_index, other_label, other_score: the contrast class for "A and not B", if any.
         group: a coarser class name ("cat" for "Egyptian cat") where a hierarchy gives one.
         labels: all class names of the model (the verifier looks for wrongly named classes).
+        map_check: the map's deletion check against random maps (``None``: not measured).
     """
 
     model: str
@@ -35,6 +47,7 @@ class FactSheet:
     other_score: float | None = None
     group: str | None = None
     labels: tuple[str, ...] = ()
+    map_check: MapFacts | None = None
 
     @property
     def is_top(self) -> bool:

@@ -18,6 +18,9 @@ _REGION = re.compile(r"^(?P<head>The region|A second region|A third region|A fou
                      r" holds \[R(?P=n)_SHARE\](?P<what> of the .+? attribution(?: for .+? rather than .+?)?)?"
                      r"(?:; blurring it (?P<verb>lowers the confidence to|raises the confidence to|"
                      r"leaves the confidence at) \[R(?P=n)_AFTER\])?\.$")
+_MAP = re.compile(r"^Blurring the \[MAP_FRAC\] of the image the map ranks highest (?P<top>(?:lowers|raises) the "
+                  r"confidence from \[CONF\] to \[MAP_AFTER\]|leaves the confidence at \[CONF\]); blurring a random "
+                  r"\[MAP_FRAC\] (?P<rnd>(?:lowers|raises) it to \[RANDOM_AFTER\]|leaves it unchanged)\.$")
 _ORDINAL = {"The region": "first", "A second region": "second", "A third region": "third",
             "A fourth region": "fourth", "A fifth region": "fifth"}
 _AFTER = {  # the template's verb → the same change said in other words
@@ -40,6 +43,14 @@ def alternatives(sentence: str) -> list[str]:
                 "[MODEL] predicts [CLASS], with a probability of [CONF].",
                 "[MODEL] gives [CLASS] a probability of [CONF].",
                 "For this image, [MODEL] predicts [CLASS] with [CONF] confidence."]
+    m = _MAP.match(sentence)
+    if m:
+        top, rnd = m.group("top"), m.group("rnd")
+        return [sentence,
+                f"Blurring the [MAP_FRAC] of the image that the map ranks highest {top}, while blurring a random "
+                f"[MAP_FRAC] {rnd}.",
+                f"When the [MAP_FRAC] of the image the map ranks highest is blurred, that {top.split(' ', 1)[0]} "
+                f"{top.split(' ', 1)[1]}; blurring a random [MAP_FRAC] {rnd}."]
     m = _REGION.match(sentence)
     if not m:
         return [sentence]

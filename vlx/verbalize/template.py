@@ -106,6 +106,8 @@ class TemplateVerbalizer:
             d = r.description
             if detailed and d is not None:
                 s.append(_describe(d, k, say))
+        if sheet.map_check is not None:
+            s.append(_map_sentence(sheet, conf, say))
         return "".join(s), facts, slots
 
 
@@ -113,12 +115,15 @@ _SLOT_PARTS = {"model": "MODEL", "class": "CLASS", "confidence": "CONF", "other_
                "other_confidence": "OTHER_CONF", "top_class": "TOP", "top_confidence": "TOP_CONF",
                "group": "GROUP", "method": "METHOD", "position": "POS", "area_fraction": "AREA",
                "attribution_mass": "SHARE", "score_after_removal": "AFTER", "seen_as": "SEEN",
-               "seen_as_score": "SEEN_CONF", "caption": "CAPTION", "colors": "COLOURS"}
+               "seen_as_score": "SEEN_CONF", "caption": "CAPTION", "colors": "COLOURS",
+               "map.fraction": "MAP_FRAC", "map.after": "MAP_AFTER", "map.random_after": "RANDOM_AFTER"}
 SLOT_RE = re.compile(r"\[([A-Z0-9_]+)\]")
 
 
 def slot_name(key: str) -> str:
     """A fact key as a slot name: ``class`` → ``CLASS``, ``region2.attribution_mass`` → ``R2_SHARE``."""
+    if key in _SLOT_PARTS:
+        return _SLOT_PARTS[key]
     if "." in key:
         region, part = key.split(".", 1)
         return f"R{region.removeprefix('region')}_{_SLOT_PARTS[part]}"
@@ -151,6 +156,24 @@ def _describe(d, k: str, say) -> str:
         cols = say(f"{k}.colors", ", ".join(d.colors), " and ".join(d.colors))
         parts.append(f"; it is mostly {cols}" if parts else f" It is mostly {cols}")
     return "".join(parts) + "." if parts else ""
+
+
+def _map_sentence(sheet: FactSheet, conf: str, say) -> str:
+    """The map's own deletion check in one sentence: the confidence after blurring the share of
+    the image the map ranks highest, and after blurring a random share of the same size."""
+    m = sheet.map_check
+    frac = say("map.fraction", m.fraction, pct(m.fraction))
+    top = _change(sheet.target_score, m.after)
+    if top.startswith("leaves"):
+        top = f"leaves the confidence at {conf}"
+    else:
+        top = f"{top.removesuffix(' to')} from {conf} to {say('map.after', m.after, pct(m.after))}"
+    if pct(m.random_after) == pct(sheet.target_score):
+        random = "leaves it unchanged"
+    else:
+        rnd = say("map.random_after", m.random_after, pct(m.random_after))
+        random = f"{'lowers' if m.random_after < sheet.target_score else 'raises'} it to {rnd}"
+    return f" Blurring the {frac} of the image the map ranks highest {top}; blurring a random {frac} {random}."
 
 
 def _change(before: float, after: float) -> str:

@@ -66,7 +66,8 @@ def normalize(text: str) -> str:
 
 CHECKED = ("every number, and what it measures (a probability, an area, an attribution share, the "
            "confidence with a region blurred out)", "the region each number is about", "every class and "
-           "concept name", "every other word, against the vocabulary of what vlx measures")
+           "concept name", "the map's deletion check (the share blurred, the confidence after it, and after "
+           "blurring a random share)", "every other word, against the vocabulary of what vlx measures")
 
 
 def verify(text: str, sheet: FactSheet) -> CheckResult:
@@ -108,6 +109,18 @@ def verify(text: str, sheet: FactSheet) -> CheckResult:
     for m in _NUM.finditer(t):
         claims += 1
         stated = m.group(1).replace(" ", "")
+        map_kind = _map_kind(t, m.start(), m.end())
+        if map_kind is not None:
+            value = _map_expected(sheet, map_kind)
+            if value is None:
+                issues.append(f"states {stated}% about a deletion check of the map, which was not measured")
+                fixable = False
+            elif _same(stated, value):
+                correct += 1
+            else:
+                issues.append(f"states {stated}% as {_MAP_KINDS[map_kind]}; the measured value is {pct(value)}")
+                replacements.append((m.start(), m.end(), pct(value)))
+            continue
         kind = _kind(t, m.start(), m.end())
         cands = _region_before(refs, m.start())
         expected = [v for v in (_expected(sheet, kind, r) for r in cands) if v is not None]
@@ -143,6 +156,40 @@ def verify(text: str, sheet: FactSheet) -> CheckResult:
             fixed = fixed[:s] + new + fixed[e:]
         return CheckResult("corrected", fixed, issues, claims, correct)
     return CheckResult("rejected", text, issues, claims, correct)
+
+
+_MAP_KINDS = {"fraction": "the share of the image blurred in the map's deletion check",
+              "before": "the confidence before blurring", "after": "the confidence after blurring what the map "
+              "ranks highest", "random_after": "the confidence after blurring a random share"}
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+def _map_kind(text: str, start: int, end: int) -> str | None:
+    """The kind of a number in a sentence about the map's deletion check (one that says what the
+    map "ranks highest" or blurs "a random" share), or ``None`` for a number elsewhere.
+
+    ``fraction``: followed by "of the image" or right after "random"; ``before``: right after
+    "from"; otherwise ``random_after`` in a clause that says "random", else ``after``."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, start)]
+    s0 = ends[-1] if ends else 0
+    nxt = _SENTENCE_END.search(text, end)
+    sentence = text[s0:nxt.end() if nxt else len(text)].lower()
+    if not re.search(r"\branks? highest\b|\brandom\b", sentence):
+        return None
+    left, right = text[s0:start].lower(), text[end:].lower()
+    if re.match(r"\s*of the (?:image|picture|photo)\b", right) or re.search(r"\brandom\s*$", left):
+        return "fraction"
+    if re.search(r"\bfrom\s*$", left):
+        return "before"
+    clause = re.split(r"[;,]|\bwhile\b|\bwhereas\b", left)[-1] + re.split(r"[;,.]|\bwhile\b|\bwhereas\b", right)[0]
+    return "random_after" if re.search(r"\brandom", clause) else "after"
+
+
+def _map_expected(sheet: FactSheet, kind: str) -> float | None:
+    m = sheet.map_check
+    if m is None:
+        return None
+    return {"fraction": m.fraction, "before": sheet.target_score, "after": m.after, "random_after": m.random_after}[kind]
 
 
 def _mentions(text: str, label: str) -> bool:
