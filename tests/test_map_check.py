@@ -100,7 +100,7 @@ def test_aucs_and_sentence_values():
     assert c.deletion_auc == pytest.approx((0.8 + 0.2) / 4 + 0.2 / 4)
     assert c.insertion_auc == pytest.approx(0.6 / 4 + 1.4 / 4)
     assert c.random_deletion_auc == pytest.approx(np.mean([1.4 / 4 + 0.6 / 4, 1.2 / 4 + 0.4 / 4]))
-    assert c.after_deleting(0.5) == (0.2, pytest.approx(0.5))
+    assert c.after_deleting(0.5) == (0.5, 0.2, pytest.approx(0.5))
     with pytest.raises(ValueError, match="not a point"):
         c.after_deleting(0.2)
     d, i = c.metrics()

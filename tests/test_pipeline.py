@@ -60,6 +60,11 @@ def test_text_numbers_equal_json_facts(expl, tmp_path):
         assert facts[f"{k}.score_after_removal"] == r["score_after_removal"]
         assert r["position"] in text
         expected += [pct(r["area_fraction"]), pct(r["attribution_mass"]), pct(r["score_after_removal"])]
+    d = next(m for m in data["metrics"] if m["name"] == "deletion")["details"]      # the map's own check
+    k = d["fractions"].index(min(d["fractions"], key=lambda f: abs(f - 0.2)))
+    after, rnd = d["curve"][k], float(np.mean([c[k] for c in d["random_curves"]]))
+    assert (facts["map.fraction"], facts["map.after"], facts["map.random_after"]) == (d["fractions"][k], after, rnd)
+    expected += [pct(d["fractions"][k]), pct(data["target"]["score"]), pct(after), pct(d["fractions"][k]), pct(rnd)]
     assert percentages(text) == expected
     assert data["target"]["label"] in text and facts["confidence"] == data["target"]["score"]
     for key in ("model", "method", "target", "regions", "verbalization", "timing_s"):

@@ -202,8 +202,18 @@ def _assert_check_follows_the_verifier(v, sheet: FactSheet) -> None:
 
 
 def _as_sheet(model, expl) -> FactSheet:
+    """The facts rebuilt from the explanation alone (the map check from its deletion curves)."""
+    from vlx.verbalize.facts import MapFacts
+
+    d = next((m for m in expl.metrics if m.name == "deletion"), None)
+    check = None
+    if d is not None:
+        k = int(np.argmin(np.abs(np.asarray(d.details["fractions"]) - 0.2)))
+        check = MapFacts(d.details["fractions"][k], d.details["curve"][k],
+                         float(np.mean([c[k] for c in d.details["random_curves"]])))
     return FactSheet(model.display_name, expl.prediction, expl.target.primary, expl.target.label.split(",")[0],
-                     expl.target_score, expl.attribution.method, expl.regions, labels=tuple(model.labels))
+                     expl.target_score, expl.attribution.method, expl.regions, labels=tuple(model.labels),
+                     map_check=check)
 
 
 @pytest.mark.slow

@@ -259,7 +259,7 @@ class Explainer:
             other_index=other, other_label=None if other is None else short_name(self.model.label(other)),
             other_score=None if other is None else float(probs[other]),
             group=imagenet_group(ti) if is_imagenet(self.model.labels) else None, labels=tuple(self.model.labels),
-            map_check=None if check is None else MapFacts(SENTENCE_FRACTION, *check.after_deleting(SENTENCE_FRACTION)))
+            map_check=None if check is None else MapFacts(*check.after_deleting(SENTENCE_FRACTION)))
         self.last_sheet = sheet
         verbal = self.verbalizer.verbalize(sheet)
         alternatives = () if self.template is self.verbalizer else (self.template.verbalize(sheet),)

@@ -78,12 +78,13 @@ class MapCheck:
         """Mean insertion AUC of the random maps."""
         return float(np.mean([auc(np.asarray(c), np.asarray(self.fractions)) for c in self.random_insertion]))
 
-    def after_deleting(self, fraction: float = SENTENCE_FRACTION) -> tuple[float, float]:
-        """``(map, random)``: the probability once ``fraction`` of the input (a point of the curve)
-        is removed in the map's order, and the mean over random maps. Raises ValueError when
-        ``fraction`` is not a point of the curve (within 0.001: the steps are rounded to pixels)."""
+    def after_deleting(self, fraction: float = SENTENCE_FRACTION) -> tuple[float, float, float]:
+        """``(share, map, random)``: the curve point nearest ``fraction`` (the exact share of input
+        pixels removed there), the probability once that share is removed in the map's order, and
+        the mean over random maps. Raises ValueError when ``fraction`` is not a point of the curve
+        (within 0.001: the steps are rounded to whole pixels)."""
         k = _point(self.fractions, fraction)
-        return self.deletion[k], float(np.mean([c[k] for c in self.random_deletion]))
+        return self.fractions[k], self.deletion[k], float(np.mean([c[k] for c in self.random_deletion]))
 
     def metrics(self) -> tuple[MetricResult, MetricResult]:
         """Deletion and insertion as ``MetricResult`` s, the random maps' AUCs in ``details``."""
