@@ -169,7 +169,7 @@ def map_trust(expl: Explanation) -> dict[str, Any] | None:
         sanity = {"value": f"{s.value:.2f}", "passed": passed, "verdict": "passes" if passed else "fails",
                   "css": "ok" if passed else "bad", "threshold": s.details.get("threshold"),
                   "repeats": s.details.get("repeats"), "image": s.details.get("image"),
-                  "cached": bool(s.details.get("cached"))}
+                  "cached": bool(s.details.get("cached")), "flat": s.value == 0.0}
     if not curves and sanity is None:
         return None
     first = by_name.get("deletion") or by_name.get("insertion")
