@@ -291,18 +291,24 @@ def test_compare_maps_with_random_matches_one_token_curves(planted):
     assert comps[1].random_deletion != comps[0].random_deletion    # each token follows its own probability
 
 
-@pytest.mark.parametrize("aucs, words", [
-    ((0.1, 0.6, (0.3, 0.5), (0.3, 0.2)), ("does better than a random map",)),
-    ((0.4, 0.1, (0.2, 0.3), (0.2, 0.2)), ("does no better than a random map", "Do not read this map")),
-    ((0.2, 0.1, (0.2, 0.3), (0.2, 0.2)), ("beats a random map", "on deletion", "no better than random on insertion")),
-    ((0.4, 0.3, (0.2, 0.3), (0.2, 0.2)), ("beats a random map", "on insertion", "no better than random on deletion")),
+@pytest.mark.parametrize("aucs, verdict, words", [
+    ((0.1, 0.6, (0.3, 0.5), (0.3, 0.2)), "better than random", ("does better than a random map",)),
+    ((0.4, 0.1, (0.2, 0.3), (0.2, 0.2)), "no better than random",
+     ("does no better than a random map", "Do not read this map")),
+    ((0.25, 0.2, (0.2, 0.3), (0.2, 0.2)), "no better than random", ("does no better",)),     # ties are not better
+    ((0.2, 0.1, (0.2, 0.3), (0.2, 0.2)), "better than random on deletion only",
+     ("beats a random map", "on deletion", "no better than random on insertion")),
+    ((0.4, 0.3, (0.2, 0.3), (0.2, 0.2)), "better than random on insertion only",
+     ("beats a random map", "on insertion", "no better than random on deletion")),
 ])
-def test_verdict_sentence_says_it_plainly(aucs, words):
+def test_verdict_sentence_says_it_plainly(aucs, verdict, words):
     from vlx.mllm.metrics import RandomComparison
     from vlx.report.ask import verdict_sentence
 
     d, i, rd, ri = aucs
-    text = verdict_sentence(RandomComparison("tam", d, i, rd, ri), "cat", "TAM")
+    c = RandomComparison("tam", d, i, rd, ri)
+    assert c.verdict == verdict
+    text = verdict_sentence(c, "cat", "TAM")
     for w in words:
         assert w in text, (w, text)
     assert f"deletion AUC {d:.3f} against {np.mean(rd):.3f}" in text and f"insertion AUC {i:.3f}" in text

@@ -86,12 +86,14 @@ class AskResult:
 def ask(model: MLLM, image: ImageInput, question: str, method: str = "tam", tokens: Sequence[int] | None = None,
         msea: bool = False, scales: Sequence[float] = (1.0, 0.75, 0.5), aggregation: str = "mean",
         arc: bool = False, metrics: bool = False, max_new_tokens: int = 16, max_tokens: int = 12,
-        regions: bool = True, n_random: int = 3, steps: int = 10, **options: Any) -> AskResult:
+        regions: bool = True, n_random: int = 3, steps: int = 10, relevance: bool = True,
+        **options: Any) -> AskResult:
     """Answer ``question`` about ``image`` and explain answer ``tokens`` (default: every word-like
     token of the answer, at most ``max_tokens``).
 
-    ``method``: a name in ``MLLM_METHODS``; ``msea``: aggregate over ``scales``; ``arc``: compute
-    the context relevance vector (and, for ``tam``, use it to weight the interference);
+    ``method``: a name in ``MLLM_METHODS``; ``msea``: aggregate over ``scales``; ``relevance``:
+    the context relevance vector (ARC; read from the cached forward pass, nearly free); ``arc``:
+    the same, and for ``tam`` use it to weight the interference;
     ``metrics``: deletion / insertion per token next to ``n_random`` random maps at ``steps``
     steps (``vlx.mllm.metrics.compare_maps_with_random``: ``2 (steps + 1)`` forward passes per
     token plus ``2 (steps + 1) n_random`` shared by all tokens);
@@ -136,7 +138,7 @@ def ask(model: MLLM, image: ImageInput, question: str, method: str = "tam", toke
         c = ctx.answer_ids[t]
         te = TokenExplanation(t, c, words[t], float(probs[ctx.position(t), c]), amap, comparison=comp)
         t3 = time.perf_counter()
-        if arc:
+        if arc or relevance:
             te.relevance = context_relevance(ctx, t)
         t4 = time.perf_counter()
         if regions:
@@ -146,7 +148,7 @@ def ask(model: MLLM, image: ImageInput, question: str, method: str = "tam", toke
             te.metrics = list(comp.metrics())
         out.append(te)
     timing = {"answer": t_answer, "maps": t_maps}
-    timing.update({k: v for k, v, on in (("context", t_arc, arc), ("regions", t_regions, regions),
+    timing.update({k: v for k, v, on in (("context", t_arc, arc or relevance), ("regions", t_regions, regions),
                                          ("metrics", t_metrics, metrics)) if on})
     timing["total"] = time.perf_counter() - t0
     return AskResult(image, question, model.name, "".join(words).strip(), out, timing, list(words), max_new_tokens,

@@ -125,6 +125,15 @@ class RandomComparison:
         """Both curves beat the mean of the random maps."""
         return self.deletion_margin > 0 and self.insertion_margin > 0
 
+    @property
+    def verdict(self) -> str:
+        """In words: ``better than random`` (both curves), ``no better than random`` (neither),
+        or ``better than random on deletion only`` / ``... on insertion only``."""
+        d, i = self.deletion_margin > 0, self.insertion_margin > 0
+        if d == i:
+            return "better than random" if d else "no better than random"
+        return f"better than random on {'deletion' if d else 'insertion'} only"
+
     def metrics(self) -> tuple[MetricResult, MetricResult]:
         """``mllm-deletion`` and ``mllm-insertion`` as ``MetricResult`` s, with the curves and
         the random maps' mean AUC (``random``) and curves in ``details`` (the keys of

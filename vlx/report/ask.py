@@ -103,8 +103,8 @@ def trust(c: "RandomComparison", word: str, method: str) -> dict[str, Any]:
                      "random_points": _points(c.fractions, np.mean(rcurves, axis=0).tolist()) if rcurves else ""})
     return {"sentence": verdict_sentence(c, word, method), "rows": rows, "n_random": len(c.random_deletion),
             "steps": len(c.fractions) - 1 if c.fractions else None, "baseline": c.baseline,
-            "better_than_random": c.better_than_random,
-            "css": "ok" if c.better_than_random else "bad"}
+            "better_than_random": c.better_than_random, "verdict": c.verdict,
+            "css": "ok" if c.better_than_random else "bad" if c.verdict.startswith("no") else "warn"}
 
 
 def verdict_sentence(c: "RandomComparison", word: str, method: str) -> str:
