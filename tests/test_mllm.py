@@ -203,12 +203,48 @@ def test_report_escapes_the_question(planted, tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_answers_cat(chelsea):
+def test_demo_answers_cat_and_stops(chelsea):
     model = load_mllm("demo", "cpu")
-    res = ask(model, chelsea, "What is in the image? Answer with the object's name.", "tam", tokens=[0],
-              max_new_tokens=3, regions=False)
+    res = ask(model, chelsea, "What is in the image?", "tam", max_new_tokens=16, regions=False)
     assert "cat" in res.answer.lower() or "tabby" in res.answer.lower()
     assert res.tokens[0].map.values.shape == chelsea.size_hw
+    assert 0 < len(res.pieces) < 16 and not res.hit_limit         # ended before the token limit
+    words = res.answer.replace(",", " , ").split()
+    assert all(a != b for a, b in zip(words, words[1:]))           # no word said twice in a row
+    grams = [tuple(words[i:i + 2]) for i in range(len(words) - 1)]
+    assert len(grams) == len(set(grams))                          # no two-word phrase said twice
+
+
+# the stopping rule on token texts; ids are the texts' indices in a small vocabulary
+@pytest.mark.parametrize("pieces, want", [
+    ([" cat", ",", " a", " cat", ",", " a"], " cat"),                                   # the demo's loop
+    ([" crane", " crane", " crane", ",", " a"], " crane"),                              # a word said at once again
+    ([" cat", " with", " a", " cat", "'s", " head", ",", " tail", ".", " The"], " cat with a cat's head, tail."),
+    ([" a", " dog", " and", " a", " cat", " and", " a", " dog"], " a dog and a cat and a dog"),  # no loop
+    ([" red", " ", "\n", " x"], " red"),                                              # line break ends; blank dropped
+    ([" a", " big", " dog", " sat", ";", " a", " big", " dog"], " a big dog sat"),      # n-gram again: back to ';'
+    ([], ""),
+])
+def test_answer_end_closed_forms(pieces, want):
+    from vlx.mllm.stopping import answer_end
+
+    vocab: dict[str, int] = {}
+    ids = [vocab.setdefault(p, len(vocab)) for p in pieces]
+    assert "".join(pieces[:answer_end(ids, pieces)]) == want
+
+
+def test_loop_start_closed_forms():
+    from vlx.mllm.stopping import is_finished, loop_start
+
+    assert loop_start([1, 2, 3, 1, 2, 3]) == 3            # tandem repeat of a 3-token unit
+    assert loop_start([5, 1, 1]) == 2                     # a token repeated at once
+    assert loop_start([1, 2, 3, 4, 2, 3, 4]) == 4         # (2, 3, 4) twice in a row
+    assert loop_start([1, 2, 3, 9, 1, 2, 3]) == 4         # trigram (1, 2, 3) again, not adjacent
+    assert loop_start([1, 2, 3, 9, 1, 2, 8]) is None      # only a bigram repeats
+    assert loop_start([1, 2, 3, 9, 1, 2, 8], n=2) == 4
+    assert not is_finished([1, 2], [" a", " b"]) and is_finished([1, 2], [" a", "."])
+    with pytest.raises(ValueError):
+        loop_start([1], n=0)
 
 
 def test_compare_with_random(planted):
@@ -225,3 +261,77 @@ def test_compare_with_random(planted):
     assert bad.random_deletion == good.random_deletion          # same random maps, same seeds
     with pytest.raises(ValueError):
         compare_with_random(ctx, amap, n_random=0)
+
+
+def test_compare_maps_with_random_matches_one_token_curves(planted):
+    """Several maps at once (two tokens, one inverted map) give what ``deletion_insertion`` gives
+    for each map and for each hand-built random map, token by token."""
+    from vlx.mllm.context import AnswerMap
+    from vlx.mllm.metrics import compare_maps_with_random
+
+    _, img, ctx = planted
+    m0, m1 = get_mllm_method("tam").explain(ctx, [0, 1])
+    inv = 1.0 - m0.normalized()
+    maps = [m0, m1, AnswerMap((0,), m0.text, "inverted", inv, inv.ravel())]
+    comps = compare_maps_with_random(ctx, maps, n_random=2, steps=4)
+    layout = ctx.inputs.layout
+    for m, c in zip(maps, comps):
+        d, i = deletion_insertion(ctx, m, steps=4)
+        assert c.token == m.tokens[0] and c.method == m.method
+        np.testing.assert_allclose([c.deletion, c.insertion], [d.value, i.value], atol=1e-6)
+        np.testing.assert_allclose(c.deletion_curve, d.details["curve"], atol=1e-6)
+        for k in range(2):
+            v = np.random.default_rng(k).random(layout.n).astype(np.float32)
+            rd, ri = deletion_insertion(ctx, AnswerMap(m.tokens, m.text, "random", layout.to_image(v), v), steps=4)
+            np.testing.assert_allclose([c.random_deletion[k], c.random_insertion[k]], [rd.value, ri.value], atol=1e-6)
+            np.testing.assert_allclose(c.random_insertion_curves[k], ri.details["curve"], atol=1e-6)
+        md, mi = c.metrics()
+        assert md.details["random"] == pytest.approx(np.mean(c.random_deletion)) and mi.higher_is_better
+    assert comps[0].better_than_random and not comps[2].better_than_random
+    assert comps[1].random_deletion != comps[0].random_deletion    # each token follows its own probability
+
+
+@pytest.mark.parametrize("aucs, verdict, words", [
+    ((0.1, 0.6, (0.3, 0.5), (0.3, 0.2)), "better than random", ("does better than a random map",)),
+    ((0.4, 0.1, (0.2, 0.3), (0.2, 0.2)), "no better than random",
+     ("does no better than a random map", "Do not read this map")),
+    ((0.25, 0.2, (0.2, 0.3), (0.2, 0.2)), "no better than random", ("does no better",)),     # ties are not better
+    ((0.2, 0.1, (0.2, 0.3), (0.2, 0.2)), "better than random on deletion only",
+     ("beats a random map", "on deletion", "no better than random on insertion")),
+    ((0.4, 0.3, (0.2, 0.3), (0.2, 0.2)), "better than random on insertion only",
+     ("beats a random map", "on insertion", "no better than random on deletion")),
+])
+def test_verdict_sentence_says_it_plainly(aucs, verdict, words):
+    from vlx.mllm.metrics import RandomComparison
+    from vlx.report.ask import verdict_sentence
+
+    d, i, rd, ri = aucs
+    c = RandomComparison("tam", d, i, rd, ri)
+    assert c.verdict == verdict
+    text = verdict_sentence(c, "cat", "TAM")
+    for w in words:
+        assert w in text, (w, text)
+    assert f"deletion AUC {d:.3f} against {np.mean(rd):.3f}" in text and f"insertion AUC {i:.3f}" in text
+
+
+def test_ask_page_design_chips_and_verdicts(planted, tmp_path):
+    """The page reuses the explanation report's stylesheet, has one chip and one panel per
+    explained token, the ARC bars and the random-map verdicts, and the JSON holds the measures."""
+    from vlx.mllm.report import write_ask_report
+    from vlx.report.html import _env, ramp_css
+
+    model, img, _ = planted
+    res = ask(model, img, "what colour has it?", "tam", tokens=[0, 1], arc=True, metrics=True, n_random=2, steps=4)
+    page = write_ask_report(res, tmp_path).read_text()
+    style = _env().get_template("_style.css").render(ramp=ramp_css())
+    assert style.strip() in page                                  # the explain report's own CSS
+    assert page.count('class="tokchip"') == 2 and page.count('<section class="tokpanel tokview"') == 2
+    assert page.count(" hidden>") == 3                             # the second token's map, regions, panel
+    assert page.count("alt=\"input image") == 1                 # the input image once
+    assert "does better than a random map for “red”" in page      # the planted patches beat random
+    assert "does no better than a random map for “.”" in page     # '.' does not depend on the image
+    assert 'id="tok-0-relevance"' in page and "colour" in page and "complete answer" in page
+    assert "metrics" in dict(res.timing_s) and "<script>" in page and "http" not in page.split("<body>")[1]
+    data = json.loads((tmp_path / "answer.json").read_text())
+    assert [t["better_than_random"] for t in data["tokens"]] == [True, False]
+    assert data["tokens"][0]["metrics"][0]["details"]["random_maps"] == 2 and data["hit_limit"] is False

@@ -174,3 +174,38 @@ def test_script_bearing_text_is_escaped_in_every_field(chelsea):
     assert "window.vlxExtra" in page and "<script>window.vlxExtra" not in page
     n = page.count("&lt;script&gt;window.vlxExtra")
     assert n >= 6, n                                  # id, class name, wording, issue, token, support label
+
+
+@needs_chromium
+def test_ask_page_chips_switch_the_map(tmp_path):
+    """The ``vlx ask`` page in Chromium: every image decodes, it wears the explain report's design
+    (the same header), and clicking the second token's chip shows that token's panel and map and
+    hides the first's."""
+    from vlx.mllm.ask import ask
+    from vlx.mllm.report import write_ask_report
+    from vlx.testing.tiny_mllm import PlantedMLLM, planted_image
+
+    res = ask(PlantedMLLM(), planted_image(), "what colour has it? " + SCRIPT, "tam", tokens=[0, 1], arc=True,
+              metrics=True, n_random=2, steps=4)
+    page = write_ask_report(res, tmp_path)
+    state = ("function vlxState() { return {"
+             " shown: Array.prototype.filter.call(document.querySelectorAll('section.tokpanel'),"
+             "   function (p) { return !p.hidden && p.offsetHeight > 0; }).map(function (p) { return p.id; }),"
+             " pressed: Array.prototype.map.call(document.querySelectorAll('button.tokchip'),"
+             "   function (c) { return c.getAttribute('aria-pressed'); }),"
+             " map: Array.prototype.filter.call(document.querySelectorAll('img.tokmap'),"
+             "   function (i) { return i.offsetWidth > 0; }).map(function (i) { return i.alt; }),"
+             " header: getComputedStyle(document.querySelector('header.top')).backgroundImage }; }"
+             "var before = vlxState(); document.querySelectorAll('button.tokchip')[1].click();"
+             "window.vlxExtra = {before: before, after: vlxState()};")
+    data, dom = probe(page, state)
+    assert len(data["imgs"]) == page.read_text().count("<img ") >= 1 + 2 + 1    # input, two maps, regions
+    for img in data["imgs"]:
+        assert img["complete"] and img["w"] > 0 and img["h"] > 0, img
+    before, after = data["extra"]["before"], data["extra"]["after"]
+    assert before["shown"] == ["tok-0"] and before["pressed"] == ["true", "false"] and before["map"] == ["map of token red"]
+    assert after["shown"] == ["tok-1"] and after["pressed"] == ["false", "true"] and after["map"] == ["map of token ."]
+    assert "linear-gradient" in before["header"]                 # the explain report's header
+    assert "&lt;script&gt;window.vlxExtra" in dom                  # the question is shown as text, never run
+    for needle in ("Context relevance", "How far to trust this map", "no better than random", "All explained tokens"):
+        assert needle in dom, needle

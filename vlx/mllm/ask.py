@@ -16,6 +16,7 @@ from vlx.mllm.adapter import MLLM
 from vlx.mllm.arc import arc_relevance
 from vlx.mllm.context import AnswerContext, AnswerMap
 from vlx.mllm.methods import MLLM_METHODS, get_mllm_method
+from vlx.mllm.metrics import RandomComparison
 from vlx.types import AttributionMap, ClassTarget, ImageInput, MetricResult, Region
 
 
@@ -25,7 +26,9 @@ class TokenExplanation:
 
     ``relevance``: ``(context word, RBO in [0, 1])`` pairs, most relevant first (empty without
     ARC); ``regions``: superpixel regions of the map (``Region.id`` 0 holds the most);
-    ``sentence``: the words that say where the token looked.
+    ``sentence``: the words that say where the token looked; ``metrics``: deletion / insertion
+    (``mllm-deletion``, ``mllm-insertion``, each with the random maps' mean AUC as
+    ``details["random"]``) and ``comparison`` the same next to each random map.
     """
 
     index: int
@@ -37,18 +40,24 @@ class TokenExplanation:
     regions: list[Region] = field(default_factory=list)
     sentence: str = ""
     metrics: list[MetricResult] = field(default_factory=list)
+    comparison: RandomComparison | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"index": self.index, "token_id": self.token_id, "text": self.text, "probability": self.probability,
                 "method": self.map.method, "seconds": self.map.seconds, "sentence": self.sentence,
                 "relevance": [{"word": w, "rbo": r} for w, r in self.relevance],
                 "regions": [r.to_json() for r in self.regions], "metrics": [m.to_json() for m in self.metrics],
+                "better_than_random": None if self.comparison is None else self.comparison.better_than_random,
                 "details": _jsonable(self.map.details)}
 
 
 @dataclass
 class AskResult:
-    """The answer and its per-token explanations; ``to_json`` is JSON-serialisable."""
+    """The answer and its per-token explanations; ``to_json`` is JSON-serialisable.
+
+    ``pieces``: the text of every answer token (explained or not); ``max_new_tokens``: the
+    generation limit (an answer that long may be cut off); ``method``: the map method asked for.
+    """
 
     image: ImageInput
     question: str
@@ -56,24 +65,38 @@ class AskResult:
     answer: str
     tokens: list[TokenExplanation]
     timing_s: dict[str, float]
+    pieces: list[str] = field(default_factory=list)
+    max_new_tokens: int = 0
+    method: str = ""
+
+    @property
+    def hit_limit(self) -> bool:
+        """The answer is as long as the generation limit allows: it may be cut off."""
+        return self.max_new_tokens > 0 and len(self.pieces) >= self.max_new_tokens
 
     def to_json(self) -> dict[str, Any]:
         return {"image": {"id": self.image.id, "path": self.image.path, "height": self.image.size_hw[0],
                           "width": self.image.size_hw[1]},
                 "question": self.question, "model": self.model, "answer": self.answer,
-                "tokens": [t.to_json() for t in self.tokens], "timing_s": dict(self.timing_s)}
+                "method": self.method, "pieces": list(self.pieces), "max_new_tokens": self.max_new_tokens,
+                "hit_limit": self.hit_limit, "tokens": [t.to_json() for t in self.tokens],
+                "timing_s": dict(self.timing_s)}
 
 
 def ask(model: MLLM, image: ImageInput, question: str, method: str = "tam", tokens: Sequence[int] | None = None,
         msea: bool = False, scales: Sequence[float] = (1.0, 0.75, 0.5), aggregation: str = "mean",
         arc: bool = False, metrics: bool = False, max_new_tokens: int = 16, max_tokens: int = 12,
-        regions: bool = True, **options: Any) -> AskResult:
+        regions: bool = True, n_random: int = 3, steps: int = 10, relevance: bool = True,
+        **options: Any) -> AskResult:
     """Answer ``question`` about ``image`` and explain answer ``tokens`` (default: every word-like
     token of the answer, at most ``max_tokens``).
 
-    ``method``: a name in ``MLLM_METHODS``; ``msea``: aggregate over ``scales``; ``arc``: compute
-    the context relevance vector (and, for ``tam``, use it to weight the interference);
-    ``metrics``: deletion / insertion per token (costs ``2 × 11`` forward passes each);
+    ``method``: a name in ``MLLM_METHODS``; ``msea``: aggregate over ``scales``; ``relevance``:
+    the context relevance vector (ARC; read from the cached forward pass, nearly free); ``arc``:
+    the same, and for ``tam`` use it to weight the interference;
+    ``metrics``: deletion / insertion per token next to ``n_random`` random maps at ``steps``
+    steps (``vlx.mllm.metrics.compare_maps_with_random``: ``2 (steps + 1)`` forward passes per
+    token plus ``2 (steps + 1) n_random`` shared by all tokens);
     ``options``: passed to the method (e.g. ``layer=`` for llavacam).
     """
     if method not in MLLM_METHODS:
@@ -103,21 +126,33 @@ def ask(model: MLLM, image: ImageInput, question: str, method: str = "tam", toke
     t_maps = time.perf_counter() - t1
     with torch.no_grad():
         probs = ctx.output().logits[0].float().softmax(-1)
-    out = []
-    for t, amap in zip(tokens, maps):
+    t2 = time.perf_counter()
+    comparisons: list[RandomComparison | None] = [None] * len(tokens)
+    if metrics:
+        from vlx.mllm.metrics import compare_maps_with_random
+
+        comparisons = list(compare_maps_with_random(ctx, maps, n_random=n_random, steps=steps))
+    t_metrics = time.perf_counter() - t2
+    out, t_regions, t_arc = [], 0.0, 0.0
+    for t, amap, comp in zip(tokens, maps, comparisons):
         c = ctx.answer_ids[t]
-        te = TokenExplanation(t, c, words[t], float(probs[ctx.position(t), c]), amap)
-        if arc:
+        te = TokenExplanation(t, c, words[t], float(probs[ctx.position(t), c]), amap, comparison=comp)
+        t3 = time.perf_counter()
+        if arc or relevance:
             te.relevance = context_relevance(ctx, t)
+        t4 = time.perf_counter()
         if regions:
             te.regions, te.sentence = _regions(image, amap, c)
-        if metrics:
-            from vlx.mllm.metrics import deletion_insertion
-
-            te.metrics = list(deletion_insertion(ctx, amap))
+        t_arc, t_regions = t_arc + t4 - t3, t_regions + time.perf_counter() - t4
+        if comp is not None:
+            te.metrics = list(comp.metrics())
         out.append(te)
-    timing = {"answer": t_answer, "maps": t_maps, "total": time.perf_counter() - t0}
-    return AskResult(image, question, model.name, "".join(words).strip(), out, timing)
+    timing = {"answer": t_answer, "maps": t_maps}
+    timing.update({k: v for k, v, on in (("context", t_arc, arc or relevance), ("regions", t_regions, regions),
+                                         ("metrics", t_metrics, metrics)) if on})
+    timing["total"] = time.perf_counter() - t0
+    return AskResult(image, question, model.name, "".join(words).strip(), out, timing, list(words), max_new_tokens,
+                     m.name if not msea else f"msea({m.name})")
 
 
 def context_relevance(ctx: AnswerContext, t: int, k: int = 50, p: float = 0.9) -> list[tuple[str, float]]:

@@ -5,8 +5,10 @@ Recipe: EfficientNet-Lite0's last feature map is a 7 × 7 grid of patches; each 
 classified by the ImageNet head and becomes the SmolLM2 input embedding of its top-1 class name
 (the mean over the name's tokens; the shortest synonym when the first is long). The prompt is
 SmolLM2's chat template with "Image:" + the 49 patch embeddings + the question, and the reply
-is prefilled with "The image shows a"; decoding is greedy. For gradients the hard top-1 choice
-passes a straight-through estimate (the softmax mixture of class embeddings).
+is prefilled with "The image shows a"; decoding is greedy, and the answer ends at the end of
+turn, at the end of its first sentence, or before it starts to repeat itself
+(``vlx.mllm.stopping``). For gradients the hard top-1 choice passes a straight-through estimate
+(the softmax mixture of class embeddings).
 
 **A demo and integration target, not evidence of faithfulness.** The composition was never
 trained as an MLLM; its token maps were found to follow token position more than content. Use
@@ -113,16 +115,33 @@ class DemoMLLM(MLLM):
 
     @torch.no_grad()
     def generate(self, inputs: MLLMInputs, max_new_tokens: int = 16) -> list[int]:
+        """Greedy answer ids, cut by ``vlx.mllm.stopping.answer_end``: the end of turn, the end
+        of the first sentence, or before the answer starts to repeat itself (the composition's
+        small LM loops, "cat, a cat, a cat, ..."). The kept tokens are a prefix of the greedy
+        decode, so their probabilities are the ones that chose them."""
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        from vlx.mllm.stopping import answer_end, is_finished
+
+        model = self
+
+        class _Finished(StoppingCriteria):
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
+                ids = [int(t) for t in input_ids[0]]
+                done = is_finished(ids, model.decode_tokens(ids))
+                return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
         emb = self._embeds(inputs)
         out = self.lm.generate(inputs_embeds=emb, attention_mask=torch.ones(emb.shape[:2], dtype=torch.long,
                                                                              device=self.device),
                                max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.eos[0],
-                               eos_token_id=self.eos)
+                               eos_token_id=self.eos, stopping_criteria=StoppingCriteriaList([_Finished()]))
         new = [int(t) for t in out[0]]
         for i, t in enumerate(new):
             if t in self.eos:
-                return new[:i]
-        return new
+                new = new[:i]
+                break
+        return new[:answer_end(new, self.decode_tokens(new))]
 
 
 def load_demo(device: torch.device) -> DemoMLLM:

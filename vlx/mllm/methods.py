@@ -318,7 +318,7 @@ class ImagePixelScorer:
                  segments: np.ndarray | None = None) -> None:
         self.ctx, self.tokens, self.batch_size = ctx, list(tokens), int(batch_size)
         self.segments = segments
-        self.x = torch.from_numpy(np.ascontiguousarray(ctx.inputs.image.pixels)).permute(2, 0, 1)[None].float()
+        self.x = torch.from_numpy(np.array(ctx.inputs.image.pixels)).permute(2, 0, 1)[None].float()
 
     def players(self, x: torch.Tensor, n_segments: int) -> torch.Tensor:
         if self.segments is None:

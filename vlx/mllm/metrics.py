@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -29,16 +30,9 @@ def deletion_insertion(ctx: AnswerContext, amap: AnswerMap, steps: int = 10, bat
     lower is better; insertion: higher is better. All perturbed images of both curves are
     scored in batches of ``batch_size``.
     """
-    image = ctx.inputs.image.pixels
-    base = baseline_image(image, baseline)
-    ranks = torch.from_numpy(pixel_ranks(amap.values, seed))
-    counts = step_counts(ranks.numel(), steps)
-    moved = moved_masks(ranks, torch.from_numpy(counts)).numpy()[..., None]   # (S, H, W, 1)
-    views = [v for v in np.where(moved, base, image)] + [v for v in np.where(moved, image, base)]
     t = amap.tokens[0]
-    probs = perturbed_probabilities(ctx, views, [t], batch_size)[:, 0].astype(np.float64)
-    dele, ins = probs[: steps + 1], probs[steps + 1:]
-    fractions = counts / ranks.numel()
+    fractions, dele, ins = _curves(ctx, amap.values, [t], steps, batch_size, baseline, seed)
+    dele, ins = dele[:, 0], ins[:, 0]
     details = {"token": t, "method": amap.method, "steps": steps, "baseline": baseline, "seed": seed,
                "fractions": fractions.tolist()}
     return (MetricResult("mllm-deletion", auc(dele, fractions), False, "faithfulness",
@@ -96,6 +90,11 @@ class RandomComparison:
         method: the map's method.
         deletion, insertion: the map's AUCs in ``[0, 1]``.
         random_deletion, random_insertion: one AUC per random map.
+        token: the answer token whose probability the curves follow.
+        fractions: ``steps + 1`` shares of the image perturbed, 0 to 1.
+        deletion_curve, insertion_curve: the map's curves (the token's probability per fraction).
+        random_deletion_curves, random_insertion_curves: one curve per random map.
+        baseline: what "removed" means (``mean``, ``blur`` or ``zero``).
     """
 
     method: str
@@ -103,6 +102,13 @@ class RandomComparison:
     insertion: float
     random_deletion: tuple[float, ...]
     random_insertion: tuple[float, ...]
+    token: int = 0
+    fractions: tuple[float, ...] = ()
+    deletion_curve: tuple[float, ...] = ()
+    insertion_curve: tuple[float, ...] = ()
+    random_deletion_curves: tuple[tuple[float, ...], ...] = ()
+    random_insertion_curves: tuple[tuple[float, ...], ...] = ()
+    baseline: str = "mean"
 
     @property
     def deletion_margin(self) -> float:
@@ -119,6 +125,30 @@ class RandomComparison:
         """Both curves beat the mean of the random maps."""
         return self.deletion_margin > 0 and self.insertion_margin > 0
 
+    @property
+    def verdict(self) -> str:
+        """In words: ``better than random`` (both curves), ``no better than random`` (neither),
+        or ``better than random on deletion only`` / ``... on insertion only``."""
+        d, i = self.deletion_margin > 0, self.insertion_margin > 0
+        if d == i:
+            return "better than random" if d else "no better than random"
+        return f"better than random on {'deletion' if d else 'insertion'} only"
+
+    def metrics(self) -> tuple[MetricResult, MetricResult]:
+        """``mllm-deletion`` and ``mllm-insertion`` as ``MetricResult`` s, with the curves and
+        the random maps' mean AUC (``random``) and curves in ``details`` (the keys of
+        ``vlx.evaluate.map_check.MapCheck.metrics``)."""
+        common = {"token": self.token, "method": self.method, "baseline": self.baseline,
+                  "steps": len(self.fractions) - 1, "fractions": list(self.fractions),
+                  "random_maps": len(self.random_deletion)}
+        d = MetricResult("mllm-deletion", self.deletion, False, "faithfulness",
+                         {"random": float(np.mean(self.random_deletion)), "curve": list(self.deletion_curve),
+                          "random_curves": [list(c) for c in self.random_deletion_curves], **common})
+        i = MetricResult("mllm-insertion", self.insertion, True, "faithfulness",
+                         {"random": float(np.mean(self.random_insertion)), "curve": list(self.insertion_curve),
+                          "random_curves": [list(c) for c in self.random_insertion_curves], **common})
+        return d, i
+
 
 def compare_with_random(ctx: AnswerContext, amap: AnswerMap, n_random: int = 3, steps: int = 10,
                         batch_size: int = 8, baseline: str = "mean", seed: int = 0) -> RandomComparison:
@@ -127,15 +157,49 @@ def compare_with_random(ctx: AnswerContext, amap: AnswerMap, n_random: int = 3, 
     (seeded by ``seed + i``) and maps it onto the image through the model's token layout, so it
     has the blockiness of a token-level map. Costs ``2 (steps + 1) (n_random + 1)`` forward
     passes, batched."""
+    return compare_maps_with_random(ctx, [amap], n_random, steps, batch_size, baseline, seed)[0]
+
+
+def compare_maps_with_random(ctx: AnswerContext, maps: Sequence[AnswerMap], n_random: int = 3, steps: int = 10,
+                             batch_size: int = 8, baseline: str = "mean",
+                             seed: int = 0) -> list[RandomComparison]:
+    """``compare_with_random`` for several answer maps of one answer (e.g. one per token), with
+    the same result for each: the random maps do not depend on the token, so their perturbed
+    images are scored once, for every map's token in the same forward passes. Costs
+    ``2 (steps + 1) (len(maps) + n_random)`` forward passes, batched."""
     if n_random < 1:
         raise ValueError(f"n_random must be >= 1, got {n_random}")
-    d, i = deletion_insertion(ctx, amap, steps, batch_size, baseline, seed)
+    if not maps:
+        return []
+    own = [_curves(ctx, m.values, [m.tokens[0]], steps, batch_size, baseline, seed) for m in maps]
+    tokens = sorted({m.tokens[0] for m in maps})
     layout = ctx.inputs.layout
-    rd, ri = [], []
+    rnd = []
     for k in range(n_random):
         v = np.random.default_rng(seed + k).random(layout.n).astype(np.float32)
-        rmap = AnswerMap(amap.tokens, amap.text, "random", layout.to_image(v), v)
-        a, b = deletion_insertion(ctx, rmap, steps, batch_size, baseline, seed)
-        rd.append(a.value)
-        ri.append(b.value)
-    return RandomComparison(amap.method, d.value, i.value, tuple(rd), tuple(ri))
+        rnd.append(_curves(ctx, layout.to_image(v), tokens, steps, batch_size, baseline, seed))
+    out = []
+    for m, (fractions, dele, ins) in zip(maps, own):
+        col = tokens.index(m.tokens[0])
+        rd = [tuple(float(x) for x in r[1][:, col]) for r in rnd]
+        ri = [tuple(float(x) for x in r[2][:, col]) for r in rnd]
+        out.append(RandomComparison(
+            m.method, auc(dele[:, 0], fractions), auc(ins[:, 0], fractions),
+            tuple(auc(np.asarray(c), fractions) for c in rd), tuple(auc(np.asarray(c), fractions) for c in ri),
+            m.tokens[0], tuple(float(f) for f in fractions), tuple(float(x) for x in dele[:, 0]),
+            tuple(float(x) for x in ins[:, 0]), tuple(rd), tuple(ri), baseline))
+    return out
+
+
+def _curves(ctx: AnswerContext, values: np.ndarray, tokens: list[int], steps: int, batch_size: int, baseline: str,
+            seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(fractions (S+1,), deletion (S+1, T), insertion (S+1, T))`` of answer ``tokens`` for a
+    map's pixel ranking: the curves of ``deletion_insertion``, for several tokens at once."""
+    image = ctx.inputs.image.pixels
+    base = baseline_image(image, baseline)
+    ranks = torch.from_numpy(pixel_ranks(values, seed))
+    counts = step_counts(ranks.numel(), steps)
+    moved = moved_masks(ranks, torch.from_numpy(counts)).numpy()[..., None]   # (S, H, W, 1)
+    views = [v for v in np.where(moved, base, image)] + [v for v in np.where(moved, image, base)]
+    probs = perturbed_probabilities(ctx, views, tokens, batch_size).astype(np.float64)
+    return counts / ranks.numel(), probs[: steps + 1], probs[steps + 1:]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vlx.mllm.adapter import MLLM
 from vlx.mllm.ask import AskResult, ask
 from vlx.registry import MLLM_METHODS
@@ -33,4 +35,9 @@ def summary_lines(result: AskResult) -> list[str]:
     for t in result.tokens:
         lean = f" | leans on: {', '.join(w for w, _ in t.relevance[:3])}" if t.relevance else ""
         lines.append(f"  {t.text.strip()!r} p={t.probability:.2f}: {t.sentence}{lean}")
+        c = t.comparison
+        if c is not None:
+            lines.append(f"    map {c.verdict}: deletion {c.deletion:.3f} vs {np.mean(c.random_deletion):.3f}, "
+                         f"insertion {c.insertion:.3f} vs {np.mean(c.random_insertion):.3f} "
+                         f"({len(c.random_deletion)} random maps)")
     return lines
