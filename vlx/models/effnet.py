@@ -14,9 +14,10 @@ from torch import nn
 
 from vlx.models.classifier import ImageClassifier, Preprocess
 
-# The embedded default's CAM layer; chosen on the localisation suite (docs/defaults.md,
+# The embedded default's CAM layer: the best layer for Grad-CAM (the default method) on the
+# localisation suite, ahead of the post-activation ``_head_act`` (docs/defaults.md, measured by
 # benchmarks/default_layer.py).
-DEFAULT_LAYER = "_head_act"
+DEFAULT_LAYER = "_bn1"
 
 
 def imagenet_labels() -> list[str]:
