@@ -31,6 +31,11 @@ import numpy as np
 METHODS = ("gradcam", "gradcampp", "xgradcam", "hirescam", "layercam", "eigencam")
 LAYERS = ("_head_act", "_bn1", "_blocks.15", "_blocks.10", "_blocks.7", "_blocks.4",
           "_head_act,_blocks.10", "_head_act,_blocks.15")
+# Follow-ups to the grid: LayerCAM near its best layer, two layers mixed with _bn1, the head's
+# convolution (before its BatchNorm).
+EXTRA = ("layercam@_blocks.8", "layercam@_blocks.9", "layercam@_blocks.11", "layercam@_blocks.12",
+         "layercam@_blocks.9,_blocks.10", "layercam@_bn1,_blocks.10", "gradcam@_bn1,_blocks.10",
+         "gradcampp@_bn1,_blocks.10", "gradcam@_blocks.11", "gradcam@_conv_head", "gradcampp@_conv_head")
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,11 @@ class Candidate:
 
 
 def candidates(only: str | None) -> list[Candidate]:
-    """Every method × layer, or the ``method@layer`` keys listed in ``only`` (``;``-separated)."""
-    if only:
-        return [Candidate(*k.strip().split("@", 1)) for k in only.split(";") if k.strip()]
-    return [Candidate(m, l) for l in LAYERS for m in METHODS]
+    """Every method × layer and the ``EXTRA`` ones, or the ``method@layer`` keys listed in ``only``
+    (``;``-separated)."""
+    keys = [k.strip() for k in only.split(";") if k.strip()] if only else list(EXTRA)
+    grid = [] if only else [Candidate(m, l) for l in LAYERS for m in METHODS]
+    return grid + [Candidate(*k.split("@", 1)) for k in keys]
 
 
 def measure(model, items, cand: Candidate, metrics: list[str], options: dict) -> dict[str, float]:
