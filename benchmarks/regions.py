@@ -1,8 +1,9 @@
 """Benchmark: (a) does a region-refined map beat the raw map on deletion and insertion, per
 method? (b) the encoder/decoder cost split of SAM ViT-B (full-size architecture, random weights).
 
-(a) EfficientNet-Lite0 (embedded weights), the bundled images in ``examples/images``, the top
-class (the localisation suite is not there yet). For each method,
+(a) EfficientNet-Lite0 (embedded weights), the localisation suite's items (``--on suite``, the
+default: 30 items at seed 0, their top-1 class) or the bundled images in ``examples/images``
+(``--on images``, the top class). For each method at the model's default layer,
 the raw map and its refined copies (attribution averaged inside SLIC superpixels or Felzenszwalb
 segments) are scored with ``vlx.evaluate`` deletion (lower is better) and insertion (higher is
 better), blur baseline. Mean over images, and how many images improved.
@@ -10,7 +11,8 @@ better), blur baseline. Mean over images, and how many images improved.
 (b) ``SamModel(SamConfig())`` (ViT-B: 12 layers, 768 wide, 1024² input), random weights: time
 one image encoding, one decoder call with one prompt (3 masks), and one with 16 prompts.
 
-Run: ``.venv/bin/python benchmarks/regions.py [--methods gradcam,...] [--steps 25] [--device cpu]``
+Run: ``.venv/bin/python benchmarks/regions.py [--methods gradcam,...] [--steps 25] [--on suite|images]
+[--skip b] [--device cpu]``
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ IMAGES = Path(__file__).resolve().parents[1] / "examples" / "images"
 VARIANTS = ("raw", "superpixels", "felzenszwalb")
 
 
-def refinement_table(methods: list[str], steps: int, device: str) -> None:
+def refinement_table(methods: list[str], steps: int, device: str, on: str = "suite", limit: int | None = None,
+                     layer_spec: str | None = None) -> None:
     import vlx.attribute  # noqa: F401
     from vlx.attribute.base import attribute, get_method
     from vlx.evaluate import Deletion, Insertion
@@ -36,16 +39,24 @@ def refinement_table(methods: list[str], steps: int, device: str) -> None:
     from vlx.types import ClassTarget
 
     model = load_classifier("effnet-lite0", device)
-    images = [load_image(p) for p in sorted(IMAGES.iterdir()) if p.suffix in (".png", ".jpg")]
+    if on == "suite":
+        from vlx.evaluate.suite import DEFAULT_SIZE, build_suite
+
+        suite = build_suite(model, limit or DEFAULT_SIZE)
+        images = [it.image for it in suite.items]
+        where = f"{suite.version}, {len(images)} items"
+    else:
+        images = [load_image(p) for p in sorted(IMAGES.iterdir()) if p.suffix in (".png", ".jpg")]
+        where = f"{len(images)} images ({', '.join(i.id for i in images)})"
     refiners = {k: Refiner(k) for k in VARIANTS[1:]}
     labels = {(img.id, k): r.labels(img) for img in images for k, r in refiners.items()}
     dele, ins = Deletion(steps=steps), Insertion(steps=steps)
-    print(f"(a) EfficientNet-Lite0, {len(images)} images ({', '.join(i.id for i in images)}), "
+    print(f"(a) EfficientNet-Lite0, layer {model.layer(layer_spec)[0]}, {where}, "
           f"{steps}-step curves, blur baseline; mean over images [images improved vs raw]")
     print(f"{'method':22} {'variant':13} {'deletion ↓':>14} {'insertion ↑':>15} {'ins - del':>10}")
     for name in methods:
         method = get_method(name)
-        layer = model.layer(None)[0] if method.needs_layer else None
+        layer = model.layer(layer_spec)[0] if method.needs_layer else None
         scores = {v: [] for v in VARIANTS}
         t0 = time.perf_counter()
         for img in images:
@@ -111,12 +122,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="gradcam,gradcampp,layercam,saliency")
     ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--on", choices=("suite", "images"), default="suite", help="the localisation suite or examples/images")
+    ap.add_argument("--layer", default=None, help="CAM layer (default: the model's default)")
+    ap.add_argument("--limit", type=int, default=None, help="suite items (default 30)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--skip", choices=("a", "b"), default=None, help="skip part a or b")
     args = ap.parse_args()
     if args.skip != "a":
-        refinement_table(args.methods.split(","), args.steps, args.device)
+        refinement_table(args.methods.split(","), args.steps, args.device, args.on, args.limit, args.layer)
     if args.skip != "b":
         sam_split(args.device, args.repeats)
 

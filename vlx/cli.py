@@ -72,8 +72,10 @@ EXPLAIN_OPTIONS: list[tuple[str, Any, Any]] = [
                                     "sam:vit_b=/path/ckpt.pth.")),
     ("segmenter_option", Optional[List[str]], typer.Option(None, "--segmenter-option", help="A segmenter option "
                                                            "KEY=VALUE, repeatable, e.g. n_segments=100.")),
-    ("refine", str, typer.Option("none", "--refine", help="Refine the map inside regions before cutting them: "
-                                 "none, superpixels, felzenszwalb or sam (needs a SAM --segmenter).")),
+    ("refine", str, typer.Option("none", "--refine", help="Average the map inside segments before cutting "
+                                 "regions, so it follows segment edges: none, superpixels, felzenszwalb or sam "
+                                 "(needs a SAM --segmenter). A display choice, not a faithfulness gain (deletion was "
+                                 "reported worse for the CAM family; benchmarks/regions.py measures it).")),
     ("shapley", bool, typer.Option(False, "--shapley", help="Also compute Shapley values of the regions.")),
     ("describer", str, typer.Option("offline", "--describer", help="How regions are described: offline (embedded: "
                                     "the classifier's labels on the crop, colours, traits), clip:hf:<CLIP id or folder>, "

