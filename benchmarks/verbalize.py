@@ -67,6 +67,7 @@ def main() -> None:
             shown += 1
             words = unsupported_words(e.verbalization.text, sheet, method_display_name(sheet.method))
             unsupported += len(words)
+            print(f"{img.id}: {c['status']}: {e.verbalization.text}", flush=True)
             texts.append(f"- **{img.id}** ({c['status']}; re-verified: {verify(e.verbalization.text, sheet).status}"
                          f"{'; unsupported: ' + ', '.join(words) if words else ''}): {e.verbalization.text}")
         rows.append((img.id, c["status"], fact_fidelity(c["original"], sheet).value,

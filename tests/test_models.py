@@ -86,6 +86,27 @@ def test_effnet_head_activation_is_its_own_module_and_changes_no_logit(effnet):
     assert torch.equal(act.output, bn.output.clamp(0, 6)) and (bn.output < 0).any() and (bn.output > 6).any()
 
 
+def test_effnet_copy_runs_its_own_layers(effnet):
+    """A deep copy (the sanity check randomises one) must run the copy's layers, not the
+    original's: zeroing the copy's head changes the copy's logits and not the original's, and a
+    hook on the copy's ``_bn1`` fires."""
+    import copy
+
+    import torch
+
+    from vlx.attribute.hooks import capture
+
+    clone = copy.deepcopy(effnet.module)
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = effnet.module(x)
+        clone._conv_head.weight.zero_()
+        with capture(clone._bn1) as bn:
+            out = clone(x)
+        assert bn.output is not None
+        assert torch.equal(effnet.module(x), before) and not torch.allclose(out, before)
+
+
 def test_hf_vit_loads_from_folder_with_penultimate_block(tiny_vit_dir):
     m = load_classifier(f"hf:{tiny_vit_dir}", "cpu")
     name, _ = m.layer("auto")

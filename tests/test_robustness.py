@@ -122,7 +122,7 @@ def test_unreadable_file_is_reported_when_permissions_are_enforced(unprivileged)
     r = run([sys.executable, "-m", "vlx.cli", "batch", str(folder / "in"), "--out", str(out), "--no-progress"])
     assert r.returncode == 2, r
     errors = read_jsonl(out / "errors.jsonl")
-    assert [e["path"] for e in errors] == [str(case.path)] and "permission denied" in errors[0]["error"]
+    assert [e["path"] for e in errors] == [str(case.path)] and "permission denied" in errors[0]["error"], errors
     assert [x["path"] for x in read_jsonl(out / "results.jsonl")] == [str(good.path)]
 
 

@@ -9,6 +9,8 @@ their definitions assume."""
 
 from __future__ import annotations
 
+import types
+
 import torch
 from torch import nn
 
@@ -35,16 +37,18 @@ def with_head_activation(model: nn.Module) -> nn.Module:
     if not isinstance(model._swish, nn.ReLU6):
         raise ValueError(f"expected the ReLU6 variant of EfficientNet-Lite, got {type(model._swish).__name__}")
     model._head_act = nn.ReLU6()
-
-    def extract_features(inputs: torch.Tensor) -> torch.Tensor:
-        x = model._swish(model._bn0(model._conv_stem(inputs)))
-        rate0 = model._global_params.drop_connect_rate
-        for idx, block in enumerate(model._blocks):
-            x = block(x, drop_connect_rate=rate0 * float(idx) / len(model._blocks) if rate0 else rate0)
-        return model._head_act(model._bn1(model._conv_head(x)))
-
-    model.extract_features = extract_features
+    # a bound method (not a closure over ``model``): ``copy.deepcopy`` rebinds it to the copy, so a
+    # copied model (the sanity check randomises one) runs its own layers
+    model.extract_features = types.MethodType(_extract_features, model)
     return model
+
+
+def _extract_features(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    x = model._swish(model._bn0(model._conv_stem(inputs)))
+    rate0 = model._global_params.drop_connect_rate
+    for idx, block in enumerate(model._blocks):
+        x = block(x, drop_connect_rate=rate0 * float(idx) / len(model._blocks) if rate0 else rate0)
+    return model._head_act(model._bn1(model._conv_head(x)))
 
 
 def load_effnet_lite0(device: torch.device) -> ImageClassifier:
