@@ -290,3 +290,27 @@ def test_report_shows_the_check_and_says_when_random_wins(cache):
     html = render_html(dataclasses.replace(ex, metrics=tuple(better if m is d else ibetter if m is i else m
                                                              for m in ex.metrics)))
     assert "no better than a random map" not in html and html.count("better than random") == 2
+
+
+def test_non_square_input_defaults_and_metric_details():
+    """A 24×16 input (rows ≠ columns) against the looped definition; the default budget (5 steps,
+    2 random maps) and every detail the report and the JSON read."""
+    pre = Preprocess(size=(24, 16), mean=(0.0,) * 3, std=(1.0,) * 3)
+    model = ImageClassifier(_Quadrant(), "quadrant", "Quadrant", ["a", "b", "c"], pre, torch.device("cpu"))
+    g = torch.Generator().manual_seed(4)
+    x, base = torch.rand(1, 3, 24, 16, generator=g), torch.zeros(1, 3, 24, 16)
+    values = np.random.default_rng(5).random((24, 16))
+    c = measure_map(model, x, base, values, 0, raw_shape=(3, 2))
+    assert len(c.fractions) == 6 and c.steps == 5 and len(c.random_deletion) == len(c.random_insertion) == 2
+    assert c.baseline == "blur" and c.fractions == tuple(np.round(np.arange(6) * 384 / 5) / 384)
+    np.testing.assert_allclose(c.deletion, _loop_curve(model, x, base, values, 0, 5, "deletion"), atol=1e-6)
+    np.testing.assert_allclose(c.insertion, _loop_curve(model, x, base, values, 0, 5, "insertion"), atol=1e-6)
+    d, i = c.metrics()
+    for m, curve, rcurves in ((d, c.deletion, c.random_deletion), (i, c.insertion, c.random_insertion)):
+        assert m.category == "faithfulness" and m.details["baseline"] == "blur" and m.details["steps"] == 5
+        assert m.details["fractions"] == list(c.fractions) and m.details["random_maps"] == 2
+        assert m.details["curve"] == list(curve) and m.details["random_curves"] == [list(r) for r in rcurves]
+    assert i.value == pytest.approx(c.insertion_auc) and i.details["random"] == pytest.approx(c.random_insertion_auc)
+    assert d.value == pytest.approx(c.deletion_auc)
+    assert c.after_deleting()[0] == pytest.approx(0.2, abs=1e-3)
+    assert measure_map(model, x, base, values, 0, baseline="mean").baseline == "mean"
