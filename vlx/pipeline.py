@@ -171,8 +171,8 @@ class Explainer:
         model + method sanity check (computed on the first image, cached on disk)."""
         from vlx.evaluate.sanity_cache import cached_sanity
 
-        raw = amap.raw if amap.raw.ndim == 2 else None
-        check = measure_map(self.model, x, base, amap.values, target, raw_shape=None if raw is None else raw.shape)
+        raw_shape = amap.raw.shape if amap.raw.ndim == 2 else None       # random maps at the map's resolution
+        check = measure_map(self.model, x, base, amap.values, target, raw_shape=raw_shape)
         if self._sanity is None:
             self._sanity = cached_sanity(self.model, img, amap, self.method, self.config.method_options, target)
         return check, self._sanity
