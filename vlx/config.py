@@ -27,8 +27,10 @@ class ExplainConfig:
 
     Attributes:
         model: a model spec (``effnet-lite0``, ``hf:<id or folder>``, ``timm:<name>``, ...).
-        method: a registered attribution method (``vlx methods``); ``method_options``: its
-            constructor's keyword options (checked against its signature).
+        method: a registered attribution method (``vlx methods``), or ``auto`` for the model's
+            default (EfficientNet-Lite0: ``fusedcam``, Grad-CAM × LayerCAM; other models:
+            ``gradcam``); ``method_options``: its constructor's keyword options (checked against
+            its signature once the method is known).
         layer: ``None`` (auto), a dotted path or a module name; comma-separated for several.
         labels, prompt_template: label set (``"a,b,c"``, ``"@file.txt"`` or a sequence) and prompt
             of a zero-shot model (``clip:hf:...``, ``open_clip:...``).
@@ -47,7 +49,7 @@ class ExplainConfig:
     """
 
     model: str = DEFAULT_MODEL
-    method: str = "gradcam"
+    method: str = "auto"
     method_options: Mapping[str, Any] = field(default_factory=dict)
     layer: str | None = None
     labels: str | tuple[str, ...] | None = None
@@ -85,7 +87,8 @@ class ExplainConfig:
         ``self``. Raises a one-line ``UsageError`` naming the valid choices."""
         from vlx.registry import METHODS, VERBALIZERS, check_options
 
-        check_options(METHODS.get(self.method), self.method_options, f"method {self.method!r}")
+        if self.method != "auto":                  # resolved by the Explainer once the model is loaded
+            check_options(METHODS.get(self.method), self.method_options, f"method {self.method!r}")
         VERBALIZERS.get(self.verbalizer)
         _choose("style", self.style, STYLES)
         _choose("refinement", self.refine, REFINEMENTS)

@@ -60,9 +60,12 @@ class Explainer:
         self.load_seconds = time.perf_counter() - t0
         if isinstance(model, ImageClassifier):
             cfg = cfg.replace(model=model.name)
+        if cfg.method == "auto":
+            cfg = cfg.replace(method=self.model.default_method)
         self.config = cfg.check()
         self.method = get_method(cfg.method, **cfg.method_options)
-        self.layer = resolve_layers(self.model, cfg.layer) if self.method.needs_layer else None
+        self.layer = resolve_layers(self.model, cfg.layer, cfg.method) if self.method.needs_layer else None
+        self.method.check_layer(self.layer)
         if cfg.segmenter in SEGMENTERS and cfg.segmenter != "sam":
             check_options(SEGMENTERS.get(cfg.segmenter), cfg.segmenter_options, f"segmenter {cfg.segmenter!r}")
         self.segmenter = make_segmenter(cfg.segmenter, cfg.coverage, self.model.device, **cfg.segmenter_options)
@@ -275,9 +278,10 @@ class Explainer:
                            alternatives=alternatives, metrics=metrics)
 
 
-def explain(image: ImageLike, model: str | ImageClassifier = DEFAULT_MODEL, method: str = "gradcam",
+def explain(image: ImageLike, model: str | ImageClassifier = DEFAULT_MODEL, method: str = "auto",
             target: int | str | None = None, **options: Any) -> Explanation:
-    """One-call form: ``vlx.explain("cat.jpg")`` explains the embedded default's top class."""
+    """One-call form: ``vlx.explain("cat.jpg")`` explains the embedded default's top class with the
+    model's default method (``auto``)."""
     return Explainer(model, method, **options).explain(image, target)
 
 

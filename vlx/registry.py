@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 # family -> modules whose import registers that family's built-in components
 PROVIDERS: dict[str, tuple[str, ...]] = {
-    "method": ("vlx.attribute.cam", "vlx.attribute.gradient", "vlx.attribute.perturb", "vlx.attribute.xrai"),
+    "method": ("vlx.attribute.cam", "vlx.attribute.fused", "vlx.attribute.gradient", "vlx.attribute.perturb", "vlx.attribute.xrai"),
     "mllm method": ("vlx.mllm.methods",),
     "few-shot explainer": ("vlx.fewshot.explain", "vlx.fewshot.baselines"),
     "metric": ("vlx.evaluate.deletion", "vlx.evaluate.pointing", "vlx.evaluate.road", "vlx.evaluate.sanity",

@@ -132,15 +132,22 @@ class AttributionMethod:
         """
         raise NotImplementedError
 
+    def check_layer(self, layer: str | None) -> None:
+        """Raise a one-line UsageError when ``layer`` (resolved, comma-joined) cannot serve this
+        method; called before any image is explained. Most methods take any layer."""
+
 
 def get_method(name: str, **options: Any) -> AttributionMethod:
     """Instantiate a registered method by name; an unknown name or option is a one-line UsageError."""
     return METHODS.create(name, **options)
 
 
-def resolve_layers(model: Any, spec: str | None) -> str:
+def resolve_layers(model: Any, spec: str | None, method: str | None = None) -> str:
     """Resolve a layer spec to dotted names: ``auto``/``None``, one layer, or a comma-separated
-    list (``encoder.layers.-2,encoder.layers.-3``), which comes back comma-joined."""
+    list (``encoder.layers.-2,encoder.layers.-3``), which comes back comma-joined. ``auto`` for a
+    ``method`` the model names in its ``method_layers`` is that method's own layer spec."""
+    if spec in (None, "", "auto") and method:
+        spec = getattr(model, "method_layers", {}).get(method, spec)
     parts = [p.strip() for p in (spec or "auto").split(",") if p.strip()] or ["auto"]
     return ",".join(model.layer(p)[0] for p in parts)
 
@@ -160,7 +167,7 @@ def attribute(model: Any, image: ImageInput, target: Target, method: str | Attri
     ``layer`` may list several layers, comma-separated, for CAM methods (see ``CAMBase``); the
     map's ``layer`` then records them all, comma-joined."""
     m = get_method(method) if isinstance(method, str) else method
-    layer_name = resolve_layers(model, layer) if m.needs_layer else None
+    layer_name = resolve_layers(model, layer, m.name) if m.needs_layer else None
     t0 = time.perf_counter()
     x = model.to_input(image)
     raw = m.attribute(model, x, target, layer=layer_name).detach()

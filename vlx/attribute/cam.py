@@ -5,6 +5,7 @@ their patch grid automatically (``vlx.models.layers.to_spatial``)."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 import torch
@@ -29,18 +30,27 @@ def layer_gradients(model: ImageClassifier, x: torch.Tensor, target: Target,
     Uses only ``model.logits``. The layer's output needs a graph: input gradients are asked for
     only when no weight before the layer records one (a frozen model); otherwise they would make
     autograd keep the early layers' tensors for nothing."""
+    return layers_gradients(model, x, target, [module])[0]
+
+
+def layers_gradients(model: ImageClassifier, x: torch.Tensor, target: Target,
+                     modules: list[nn.Module]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``layer_gradients`` for several modules from one forward and one backward pass: one
+    ``(activations, gradients)`` pair per module, in order."""
     x = x.detach()
     for need_input_grad in (False, True):
-        with torch.enable_grad(), capture(module) as cap:
+        with torch.enable_grad(), ExitStack() as stack:
+            caps = [stack.enter_context(capture(m)) for m in modules]
             total = target.score(model.logits(x.requires_grad_(need_input_grad))).sum()
-        if cap.output is None:
-            raise RuntimeError(f"layer {type(module).__name__} produced no tensor in the forward pass")
-        if cap.output.requires_grad:
+        for m, cap in zip(modules, caps):
+            if cap.output is None:
+                raise RuntimeError(f"layer {type(m).__name__} produced no tensor in the forward pass")
+        if all(cap.output.requires_grad for cap in caps):
             break
     with torch.enable_grad():
-        grads = torch.autograd.grad(total, cap.output)[0]
+        grads = torch.autograd.grad(total, [cap.output for cap in caps])
     hw = tuple(x.shape[-2:])
-    return to_spatial(cap.output.detach(), hw), to_spatial(grads.detach(), hw)
+    return [(to_spatial(cap.output.detach(), hw), to_spatial(g.detach(), hw)) for cap, g in zip(caps, grads)]
 
 
 class CAMBase(AttributionMethod):

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vlx.device import default_batch_size
+from vlx.device import default_batch_size, fast_layout
 from vlx.errors import UsageError
 from vlx.models.layers import find_default_layer, resolve_layer
 from vlx.types import ImageInput, Prediction
@@ -50,17 +50,24 @@ class ImageClassifier:
         labels: class names, index → name.
         preprocess: images → model input.
         default_layer: dotted path of the layer CAM methods use when none is given.
+        default_method: the attribution method ``vlx explain`` uses when none is given (``--method
+            auto``): ``gradcam`` unless the adapter has evidence for another.
+        method_layers: layer specs for methods that need their own when the layer is ``auto``
+            (``{"fusedcam": "_bn1,_blocks.10"}``); other methods use ``default_layer``.
     """
 
     def __init__(self, module: nn.Module, name: str, display_name: str, labels: Sequence[str],
-                 preprocess: Preprocess, device: torch.device, default_layer: str | None = None) -> None:
-        self.module = module.eval().to(device)
+                 preprocess: Preprocess, device: torch.device, default_layer: str | None = None,
+                 default_method: str = "gradcam", method_layers: dict[str, str] | None = None) -> None:
+        self.module = fast_layout(module.eval().to(device), device)
         self.name = name
         self.display_name = display_name
         self.labels = list(labels)
         self.preprocess = preprocess
         self.device = device
         self._default_layer = default_layer
+        self.default_method = default_method
+        self.method_layers = dict(method_layers or {})
         self.batch_size = default_batch_size(device)   # inputs per forward pass when a caller gives none
 
     # -- model space -------------------------------------------------------------------------
