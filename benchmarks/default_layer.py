@@ -35,12 +35,14 @@ LAYERS = ("_head_act", "_bn1", "_blocks.15", "_blocks.10", "_blocks.7", "_blocks
 # convolution (before its BatchNorm).
 EXTRA = ("layercam@_blocks.8", "layercam@_blocks.9", "layercam@_blocks.11", "layercam@_blocks.12",
          "layercam@_blocks.9,_blocks.10", "layercam@_bn1,_blocks.10", "gradcam@_bn1,_blocks.10",
-         "gradcampp@_bn1,_blocks.10", "gradcam@_blocks.11", "gradcam@_conv_head", "gradcampp@_conv_head")
+         "gradcampp@_bn1,_blocks.10", "gradcam@_blocks.11", "gradcam@_conv_head", "gradcampp@_conv_head",
+         "fusedcam@_bn1,_blocks.10", "fusedcam@_bn1,_blocks.9", "fusedcam@_bn1,_blocks.8")
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """``method`` at ``layer`` (comma-separated: maps averaged, as ``CAMBase`` does)."""
+    """``method`` at ``layer`` (comma-separated: maps averaged, as ``CAMBase`` does; for
+    ``fusedcam``, one layer per part: Grad-CAM's, then LayerCAM's)."""
 
     method: str
     layer: str

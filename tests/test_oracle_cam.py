@@ -447,7 +447,11 @@ def test_fusedcam_options_and_errors(models):
         with pytest.raises(UsageError):
             get_method("fusedcam", methods=bad)
     with pytest.raises(UsageError, match="one layer per part"):
-        get_method("fusedcam").attribute(model, x, ClassTarget(0), layer)
+        get_method("fusedcam").attribute(model, x, ClassTarget(0), f"{layer},{layer},{layer}")
+    with pytest.raises(UsageError, match="one layer per part"):
+        get_method("fusedcam").attribute(model, x, ClassTarget(0), "")
+    one = get_method("fusedcam").attribute(model, x, ClassTarget(0), layer)        # one layer serves every part
+    assert torch.equal(one, get_method("fusedcam").attribute(model, x, ClassTarget(0), f"{layer},{layer}"))
     with pytest.raises(UsageError):
         get_method("fusedcam", method="gradcam,layercam")
     assert get_method("fusedcam", methods=["gradcam", "layercam"]).options == {"methods": "gradcam,layercam"}

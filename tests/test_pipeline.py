@@ -161,8 +161,9 @@ def test_default_method_is_the_models_own(effnet):
     assert Explainer(effnet, "fusedcam", layer="_head_act,_blocks.9", metrics=False).layer == "_head_act,_blocks.9"
     planted = planted_classifier(size=32)
     assert Explainer(planted, describer=None, metrics=False).config.method == "gradcam"
-    with pytest.raises(UsageError, match="one layer per part"):
-        Explainer(planted, "fusedcam", describer=None, metrics=False)           # before any image
+    assert Explainer(planted, "fusedcam", describer=None, metrics=False).layer == planted.layer("auto")[0]
+    with pytest.raises(UsageError, match="one layer per part"):                  # before any image
+        Explainer(planted, "fusedcam", layer=",".join([planted.layer("auto")[0]] * 3), describer=None, metrics=False)
 
 
 def test_fusedcam_explain_many_equals_one_by_one():

@@ -27,8 +27,8 @@ from vlx.types import Target
 @METHODS.register
 class FusedCAM(CAMBase):
     """``(prod_i M_i / max M_i) ** (1 / k)`` over ``k`` parts, where ``M_i`` is the map of CAM
-    method ``methods[i]`` at layer ``i`` of the comma-separated ``layer`` (one layer per part),
-    upsampled bilinearly to the finest part's grid (the largest ``h' × w'``; 14 × 14 for the
+    method ``methods[i]`` at layer ``i`` of the comma-separated ``layer`` (one layer per part, or
+    one layer for every part; a model's own choice comes from its ``method_layers``), upsampled bilinearly to the finest part's grid (the largest ``h' × w'``; 14 × 14 for the
     default) and divided by its own maximum per sample (a part whose map is all zero makes the
     fused map zero). The result ``(B, h', w')`` is in ``[0, 1]`` at that grid, so random-map
     baselines (``vlx.evaluate.map_check``) get the map's own blockiness.
@@ -53,15 +53,16 @@ class FusedCAM(CAMBase):
         self.parts = parts
 
     def check_layer(self, layer: str | None) -> None:
-        """One layer per part, comma-separated, in the order of ``methods``."""
-        if len([p for p in (layer or "").split(",") if p.strip()]) != len(self.parts):
-            raise UsageError(f"fusedcam needs one layer per part ({self.options['methods']}): --layer A,B in that "
-                             f"order; got {layer!r}.")
+        """One layer per part, comma-separated, in the order of ``methods``; or one layer for all."""
+        if len(_names(layer)) not in (1, len(self.parts)):
+            raise UsageError(f"fusedcam takes one layer per part ({self.options['methods']}), comma-separated in "
+                             f"that order, or one layer for all; got {layer!r}.")
 
     def attribute(self, model: ImageClassifier, x: torch.Tensor, target: Target,
                   layer: str | None = None) -> torch.Tensor:
         self.check_layer(layer)
-        layers = [p.strip() for p in (layer or "").split(",")]
+        layers = _names(layer)
+        layers = layers * len(self.parts) if len(layers) == 1 else layers
         pairs = layers_gradients(model, x, target, [model.layer(n)[1] for n in layers])
         maps = [part.combine(acts, grads).float() for part, (acts, grads) in zip(self.parts, pairs)]
         hw = max((tuple(m.shape[-2:]) for m in maps), key=lambda s: s[0] * s[1])
@@ -72,3 +73,7 @@ class FusedCAM(CAMBase):
             fused = fused * torch.where(peak > 0, m / torch.where(peak > 0, peak, torch.ones_like(peak)),
                                         torch.zeros_like(m))
         return fused.pow(1.0 / len(self.parts))
+
+
+def _names(layer: str | None) -> list[str]:
+    return [p.strip() for p in (layer or "").split(",") if p.strip()]
