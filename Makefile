@@ -30,7 +30,7 @@ test: setup
 # cover it, each in a scratch copy under out/mutate/. `make mutate ONLY=vlx/attribute/cam.py` runs one module.
 mutate: setup
 	@grep -v '^#' tools/mutate-targets.txt | grep -v '^$$' | grep -- "$(ONLY)" | while read -r mod tests; do \
-	  PY=$(PY) bash tools/mutate.sh $$mod $$tests | tail -n 1; done
+	  PY=$(abspath $(PY)) bash tools/mutate.sh $$mod $$tests | tail -n 1; done
 
 bench: setup
 	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

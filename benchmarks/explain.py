@@ -1,7 +1,7 @@
 """End-to-end timing of `vlx explain` on the embedded default: model load, one explanation after
 load (per stage), and the cold start of the command. Prints a table; asserts nothing.
 
-Run: .venv/bin/python benchmarks/explain.py [--repeats 5]
+Run: .venv/bin/python benchmarks/explain.py [--repeats 5] [--no-metrics]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ IMAGES = sorted((ROOT / "examples" / "images").glob("*"))
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-metrics", action="store_true", help="explain without measuring the map (as --no-metrics)")
     args = ap.parse_args()
 
     import torch
@@ -32,7 +33,7 @@ def main() -> None:
 
     import_s = time.perf_counter() - t
     t = time.perf_counter()
-    explainer = Explainer("effnet-lite0", "gradcam", device="cpu")
+    explainer = Explainer("effnet-lite0", device="cpu", metrics=not args.no_metrics)   # the default method
     load_s = time.perf_counter() - t
     explainer.explain(IMAGES[0])                                  # warm-up
     stages: dict[str, list[float]] = {}
@@ -50,7 +51,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(3):
             t = time.perf_counter()
-            subprocess.run([exe, "explain", str(IMAGES[0]), "--out", tmp, "-q"], check=True)
+            subprocess.run([exe, "explain", str(IMAGES[0]), "--out", tmp, "-q",
+                            *(["--no-metrics"] if args.no_metrics else [])], check=True)
             colds.append(time.perf_counter() - t)
         t = time.perf_counter()
         subprocess.run([exe, "--help"], check=True, capture_output=True)

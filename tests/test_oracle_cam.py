@@ -443,8 +443,10 @@ def test_fusedcam_options_and_errors(models):
     model = models["cnn"]
     layer = model.layer("auto")[0]
     x = inputs()
-    for bad in ("gradcam", "gradcam,scorecam", "gradcam,eigencam", "gradcam,fusedcam", "gradcam,saliency"):
-        with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match="at least two methods"):
+        get_method("fusedcam", methods="gradcam")
+    for bad in ("gradcam,scorecam", "gradcam,eigencam", "gradcam,fusedcam", "gradcam,saliency"):
+        with pytest.raises(UsageError, match=f"must be gradient CAMs .*'{bad.split(',')[1]}' is not"):
             get_method("fusedcam", methods=bad)
     with pytest.raises(UsageError, match="one layer per part"):
         get_method("fusedcam").attribute(model, x, ClassTarget(0), f"{layer},{layer},{layer}")
@@ -458,3 +460,36 @@ def test_fusedcam_options_and_errors(models):
     # a part whose map is all zero makes the fused map zero (not NaN)
     zero = get_method("fusedcam").attribute(model, torch.zeros_like(x), ClassTarget(0), f"{layer},{layer}")
     assert torch.isfinite(zero).all()
+
+
+class _Grids(torch.nn.Module):
+    """conv (B, 4, 16, 16) pooled to four grids, each feeding the logits: (6, 3) 18 positions,
+    (4, 5) 20, (2, 8) 16, (5, 5) 25."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.grids = torch.nn.ModuleDict({f"g{h}x{w}": torch.nn.AdaptiveAvgPool2d((h, w))
+                                          for h, w in ((6, 3), (4, 5), (2, 8), (5, 5))})
+        self.fc = torch.nn.Linear(4 * len(self.grids), 2)
+        with torch.no_grad():
+            self.fc.weight.abs_()                   # every grid raises the logit: no part map is all zero
+
+    def forward(self, x):
+        a = torch.nn.functional.softplus(self.conv(x))
+        return self.fc(torch.cat([g(a).pow(2).mean((2, 3)) for g in self.grids.values()], 1))
+
+
+def test_fusedcam_grid_is_the_part_with_most_positions():
+    # The fused grid is the one with the most positions (not the tallest, not the widest).
+    from vlx.attribute.base import FunctionScorer
+
+    net = _Grids().eval()
+    scorer = FunctionScorer(net, layers=dict(net.grids.items()))
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    fm = get_method("fusedcam")
+    for layers, grid in (("g6x3,g4x5", (4, 5)), ("g4x5,g6x3", (4, 5)), ("g2x8,g5x5", (5, 5)), ("g5x5,g2x8", (5, 5))):
+        out = fm.attribute(scorer, x, ClassTarget(0), layers)
+        assert tuple(out.shape) == (1, *grid), layers
+        assert float(out.max()) > 0

@@ -62,17 +62,16 @@ class FusedCAM(CAMBase):
                   layer: str | None = None) -> torch.Tensor:
         self.check_layer(layer)
         layers = _names(layer)
-        layers = layers * len(self.parts) if len(layers) == 1 else layers
+        if len(layers) == 1:
+            layers = layers * len(self.parts)
         pairs = layers_gradients(model, x, target, [model.layer(n)[1] for n in layers])
-        maps = [part.combine(acts, grads).float() for part, (acts, grads) in zip(self.parts, pairs)]
-        hw = max((tuple(m.shape[-2:]) for m in maps), key=lambda s: s[0] * s[1])
-        fused = torch.ones(x.shape[0], *hw, dtype=torch.float32, device=x.device)
+        maps = [part.combine(acts, grads).float() for part, (acts, grads) in zip(self.parts, pairs, strict=True)]
+        hw = max((tuple(m.shape[-2:]) for m in maps), key=lambda s: s[0] * s[1])     # the most positions
+        normed = []
         for m in maps:
             m = upsample(m, hw).clamp_min(0)
-            peak = m.amax(dim=(1, 2), keepdim=True)
-            fused = fused * torch.where(peak > 0, m / torch.where(peak > 0, peak, torch.ones_like(peak)),
-                                        torch.zeros_like(m))
-        return fused.pow(1.0 / len(self.parts))
+            normed.append(m / m.amax(dim=(1, 2), keepdim=True).clamp_min(torch.finfo(m.dtype).tiny))  # 0 stays 0
+        return torch.stack(normed).prod(0).pow(1.0 / len(self.parts))
 
 
 def _names(layer: str | None) -> list[str]:
