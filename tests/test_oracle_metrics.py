@@ -202,6 +202,7 @@ def test_energy_pointing_game_matches_definition(seed: int) -> None:
 ])
 def test_gini_closed_forms(values: list, want: float) -> None:
     assert gini(np.array(values, float)) == pytest.approx(want, abs=1e-12)
+    assert gini(np.array([])) == 0.0 and gini(np.array([7.0])) == 0.0   # empty; one pixel is flat
     v = np.array(values, float).reshape(1, -1)
     r = Sparseness()(None, blank(*v.shape), amap_of(v), 0)  # type: ignore[arg-type]
     assert r.value == pytest.approx(want, abs=1e-6) and r.higher_is_better and r.category == "complexity"
@@ -565,6 +566,9 @@ def test_sanity_every_and_repeats_average_runs(planted: ImageClassifier, dim_ima
     e = ModelRandomisation(method=method, seed=5, every=2)(planted, dim_image, amap, 0)
     assert e.details["layers"] == ["features.2", "features.0"]          # after the 2nd and after the last
     np.testing.assert_allclose(e.details["spearman"], [one[0][1], one[0][2]], atol=1e-12)
+    e3 = ModelRandomisation(method=method, seed=5, every=3)(planted, dim_image, amap, 0)
+    assert e3.details["layers"] == ["features.0"]                        # only after the 3rd (the last)
+    np.testing.assert_allclose(e3.details["spearman"], [one[0][2]], atol=1e-12)
     absolute = ModelRandomisation(method=method, seed=5, absolute=True)(planted, dim_image, amap, 0)
     assert absolute.details["absolute"] is True
     with pytest.raises(ValueError):
@@ -642,3 +646,63 @@ def test_runner_defaults_and_option_checks(planted: ImageClassifier, dim_image) 
     assert len(res[0].details["curve"]) == 3 and res[2].details["percentages"] == [50.0]
     with pytest.raises(UsageError, match=r"^options given for metrics that are not run: deletion, road\.$"):
         evaluate(planted, dim_image, amap_of(values), 0, ["sparseness"], options={"road": {}, "deletion": {}})
+
+
+def test_dilate_grows_by_euclidean_distance_and_never_shrinks():
+    """``dilate``: pixels within ``tolerance_px`` (Euclidean) of the mask; zero or negative
+    tolerance (and an empty mask) leave the mask as it is."""
+    from vlx.evaluate.pointing import dilate
+
+    mask = np.zeros((9, 9), bool)
+    mask[4, 4] = True
+    yy, xx = np.mgrid[:9, :9]
+    for tol in (1.0, 1.5, 2.0, 3.2):
+        assert np.array_equal(dilate(mask, tol), (yy - 4) ** 2 + (xx - 4) ** 2 <= tol ** 2), tol
+    for tol in (0.0, -1.0, -5.0):
+        assert np.array_equal(dilate(mask, tol), mask), tol
+    assert not dilate(np.zeros((5, 5), bool), 3.0).any()
+
+
+def test_region_deletion_reads_masks_as_boolean_reports_areas_and_batches(planted: ImageClassifier,
+                                                                          dim_image) -> None:
+    """A non-boolean mask (uint8 0/255, float 0/0.5) means "removed where non-zero"; the details
+    give the removed area per step; ``batch_size`` is the number of composites per model call."""
+    a = np.zeros((SIZE, SIZE), bool)
+    a[:6, :7] = True
+    b = np.zeros((SIZE, SIZE), bool)
+    b[10:20, 3:9] = True
+    want_areas, want = region_deletion_curve(planted, dim_image, [a, b], 1, baseline="zero")
+    for odd in ([a.astype(np.uint8) * 255, b.astype(np.uint8) * 255], [a * 0.5, b * 0.5]):
+        areas, got = region_deletion_curve(planted, dim_image, odd, 1, baseline="zero")
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(areas, want_areas)
+    r = region_deletion(planted, dim_image, [a, b], 1, baseline="zero")
+    assert r.details["area_fractions"] == pytest.approx([0.0, a.mean(), (a | b).mean()])
+    calls = []
+    handle = planted.module.register_forward_hook(lambda _m, inp, _o: calls.append(inp[0].shape[0]))
+    try:
+        region_deletion(planted, dim_image, [a, b], 1, baseline="zero", batch_size=1)
+    finally:
+        handle.remove()
+    assert calls == [1, 1, 1]
+
+
+def test_sanity_recomputes_each_map_at_the_maps_own_layer(planted: ImageClassifier, dim_image) -> None:
+    """The randomised model's maps are taken at the layer of the map under test, not the model's
+    default layer."""
+    seen: list[str | None] = []
+
+    class Spy(Weighted):
+        name = "test-spy"
+        needs_layer = True
+
+        def attribute(self, model, x, target, layer=None):
+            seen.append(layer)
+            return super().attribute(model, x, target, layer)
+
+    default = planted.layer("auto")[0]
+    other = next(n for n in ("features.0", "features.2") if n != default)
+    amap = attribute(planted, dim_image, ClassTarget(0), Spy(), layer=other)
+    seen.clear()
+    ModelRandomisation(method=Spy(), seed=1)(planted, dim_image, amap, 0)
+    assert len(seen) == 3 and set(seen) == {other}

@@ -16,7 +16,7 @@ def gini(values: np.ndarray) -> float:
     one pixel holds everything."""
     a = np.sort(np.abs(np.asarray(values, dtype=np.float64)).ravel())
     n, total = a.size, a.sum()
-    if n == 0 or total <= 0:
+    if total <= 0:                          # an empty map too
         return 0.0
     i = np.arange(1, n + 1)
     return float(np.sum((2 * i - n - 1) * a) / (n * total))

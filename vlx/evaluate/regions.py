@@ -42,13 +42,13 @@ def region_deletion_curve(model: ImageClassifier, image: ImageInput, regions: Se
     if len(regions) == 0:
         raise ValueError("region_deletion_curve needs at least one region mask.")
     masks = _masks(regions, image.size_hw)
-    cumulative = np.logical_or.accumulate(masks, axis=0)
+    cumulative = np.logical_or.accumulate(masks)                       # along the regions
     stack = np.concatenate([np.zeros((1, *masks.shape[1:]), dtype=bool), cumulative])
     x = model.to_input(image)
     base = baseline_input(model, image, x, baseline)
     m = soft_masks(stack, tuple(x.shape[-2:]), x.device)
     probs = composite_probs(model, x, base, m, target_index, batch_size)
-    return stack.reshape(stack.shape[0], -1).mean(1).astype(np.float64), probs
+    return stack.mean(axis=(1, 2)), probs                               # bool → float64 shares
 
 
 def region_deletion(model: ImageClassifier, image: ImageInput, regions: Sequence[np.ndarray | Region],
@@ -57,7 +57,7 @@ def region_deletion(model: ImageClassifier, image: ImageInput, regions: Sequence
     (trapezoid over ``k / K``), ``[0, 1]``; lower is better. ``details``: ``curve``,
     ``area_fractions``, ``first_drop`` (probability lost by removing region 0 alone)."""
     areas, probs = region_deletion_curve(model, image, regions, target_index, baseline, batch_size)
-    value = auc(probs, np.linspace(0.0, 1.0, probs.size))
+    value = auc(probs)                                                  # steps equally spaced on [0, 1]
     return MetricResult(name="region-deletion", value=value, higher_is_better=False, category="faithfulness",
                         details={"curve": [float(p) for p in probs], "area_fractions": [float(a) for a in areas],
                                  "first_drop": float(probs[0] - probs[1]), "baseline": baseline})

@@ -48,7 +48,7 @@ def evaluate(model: ImageClassifier, image: ImageInput, amap: AttributionMap, ta
         raise UsageError(f"options given for metrics that are not run: {', '.join(stray)}.")
     classes = [METRICS.get(n) for n in names]
     for n, cls in zip(names, classes):
-        if getattr(cls, "needs_gt_mask", False) and gt_mask is None:
+        if cls.needs_gt_mask and gt_mask is None:
             raise UsageError(f"metric {n!r} needs a ground-truth mask; pass gt_mask or drop the metric.")
     return [cls(**dict(opts.get(n, {})))(model, image, amap, target_index, gt_mask=gt_mask)
             for n, cls in zip(names, classes)]

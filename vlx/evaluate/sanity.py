@@ -110,7 +110,7 @@ class ModelRandomisation(Metric):
         final = curve[-1]
         return self.result(final, layers=stages, spearman=curve, spearman_runs=[c for _, c in runs],
                            passed=bool(final < self.threshold),
-                           method=getattr(method, "name", "") or type(method).__name__,
+                           method=method.name or type(method).__name__,
                            threshold=self.threshold, absolute=self.absolute, repeats=self.repeats)
 
     def _cascade(self, model: ImageClassifier, image: ImageInput, amap: AttributionMap,
@@ -119,8 +119,8 @@ class ModelRandomisation(Metric):
         from vlx.attribute import attribute
 
         module = copy.deepcopy(model.module)
-        clone = ImageClassifier(module, model.name, model.display_name, model.labels, model.preprocess,
-                                model.device, default_layer=amap.layer)
+        clone = copy.copy(model)                     # the same adapter around the copied module
+        clone.module = module
         names = parameterised_layers(module)[::-1]
         if not names:
             raise ValueError(f"{type(model.module).__name__} has no parameterised layers to randomise.")
