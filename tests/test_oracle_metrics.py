@@ -706,3 +706,41 @@ def test_sanity_recomputes_each_map_at_the_maps_own_layer(planted: ImageClassifi
     seen.clear()
     ModelRandomisation(method=Spy(), seed=1)(planted, dim_image, amap, 0)
     assert len(seen) == 3 and set(seen) == {other}
+
+
+def test_map_to_input_is_pils_bilinear_resize() -> None:
+    """Maps reach the model input size as PIL resizes images (bilinear, antialiased when
+    shrinking, half-pixel centres): PIL is the oracle, down, up and mixed; same size is a copy."""
+    from PIL import Image
+
+    from vlx.evaluate.base import map_to_input
+
+    v = np.random.default_rng(0).random((12, 10)).astype(np.float32)
+    for hw in ((6, 5), (4, 7), (24, 20), (7, 13)):
+        pil = np.asarray(Image.fromarray(v, mode="F").resize((hw[1], hw[0]), Image.BILINEAR), dtype=np.float64)
+        got = map_to_input(v, hw)
+        assert got.dtype == np.float64 and got.shape == hw
+        np.testing.assert_allclose(got, pil, atol=1e-6)
+    same = map_to_input(v, (12, 10))
+    assert same.dtype == np.float64 and np.array_equal(same, v)
+
+
+def test_checks_of_map_and_target_say_what_is_wrong(planted: ImageClassifier, dim_image) -> None:
+    from vlx.evaluate.base import check_map, check_target
+
+    ok = amap_of(np.ones(dim_image.size_hw, np.float32))
+    assert check_map(ok, dim_image).dtype == np.float64
+    with pytest.raises(ValueError, match=r"^attribution map has shape \(3, 4\) but the image is .*; compute the map "
+                                         r"on this image \(vlx\.attribute\.attribute\)\.$"):
+        check_map(amap_of(np.ones((3, 4))), dim_image)
+    bad = np.ones(dim_image.size_hw)
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^attribution map holds NaN or infinite values; check the attribution "
+                                         r"method\.$"):
+        check_map(amap_of(bad), dim_image)
+    n = len(planted.labels)
+    assert check_target(planted, n - 1) == n - 1 and check_target(planted, np.int64(0)) == 0
+    for i in (n, -1):
+        with pytest.raises(ValueError, match=rf"^target index {i} is out of range; the model has classes "
+                                             rf"0\.\.{n - 1}\.$"):
+            check_target(planted, i)
