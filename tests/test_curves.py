@@ -193,3 +193,49 @@ def test_mllm_deletion_matches_a_loop_and_ties_are_random():
     # the order among tied pixels follows the seed (a raster order would ignore it)
     other, _ = deletion_insertion(ctx, amap, steps=4, baseline="mean", seed=6)
     assert max(abs(a - b) for a, b in zip(other.details["curve"], dele.details["curve"])) > 1e-3
+
+
+def test_dtypes_edges_and_messages():
+    """What each helper returns (dtype, empty cases) and says when misused."""
+    rng = np.random.default_rng(3)
+    f32 = rng.random((9, 11, 3)).astype(np.float32)
+    assert gaussian_blur(f32, 1.5).dtype == np.float32                       # the input's float precision
+    ints = (f32 * 100).astype(np.int32)
+    got = gaussian_blur(ints, 1.5)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, ref_gaussian(ints, 1.5), atol=1e-9)
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match=rf"^blur sigma must be > 0, got {bad}$"):
+            gaussian_blur(f32, bad)
+    px = (f32 * 255).astype(np.uint8)
+    assert blur_image(px).dtype == np.uint8
+    t32 = torch.from_numpy(f32).permute(2, 0, 1)[None]
+    for kind in BASELINES:
+        assert baseline_tensor(t32, kind).dtype == torch.float32
+        assert baseline_tensor(t32.double(), kind).dtype == torch.float64
+    with pytest.raises(ValueError, match=r"^unknown baseline 'grey'; choose one of "):
+        baseline_tensor(t32, "grey")
+    with pytest.raises(ValueError, match=r"^unknown baseline 'grey'; choose one of "):
+        baseline_image(px, "grey")
+    v = rng.random((4, 5))
+    v[0, :3] = 1.0                                                           # ties
+    assert pixel_ranks(v).dtype == np.int64 and np.array_equal(pixel_ranks(v), pixel_ranks(v, seed=0))
+    bad_map = v.copy()
+    bad_map[1, 1] = np.inf
+    with pytest.raises(ValueError, match=r"^the map holds NaN or infinite values; check the attribution method\.$"):
+        pixel_ranks(bad_map)
+    assert step_counts(10, 3).dtype == np.int64 and step_counts(10, 3, "floor").dtype == np.int64
+    with pytest.raises(ValueError, match=r"^steps must be >= 1, got 0$"):
+        step_counts(10, 0)
+    with pytest.raises(ValueError, match=r"^rounding must be 'round' or 'floor', got 'ceil'$"):
+        step_counts(10, 2, "ceil")  # type: ignore[arg-type]
+    empty = score_batches(lambda i, j: np.zeros(j - i), 0, 4)
+    assert empty.dtype == np.float64 and empty.shape == (0,)
+    out = score_batches(lambda i, j: np.arange(i, j, dtype=np.float32) / 3, 5, 2)
+    assert out.dtype == np.float64 and np.array_equal(out, (np.arange(5, dtype=np.float32) / 3).astype(np.float64))
+    with pytest.raises(ValueError, match=r"^batch_size must be >= 1, got 0$"):
+        score_batches(lambda i, j: np.zeros(j - i), 3, 0)
+    with pytest.raises(ValueError, match=r"^a curve needs at least two points$"):
+        auc(np.array([0.5]))
+    with pytest.raises(ValueError, match=r"^curve has 3 points but fractions has 2$"):
+        auc(np.array([0.5, 0.4, 0.1]), np.array([0.0, 1.0]))

@@ -43,7 +43,7 @@ def gaussian_blur(a: np.ndarray, sigma: float) -> np.ndarray:
         raise ValueError(f"blur sigma must be > 0, got {sigma}")
     a = np.asarray(a)
     a = a if a.dtype.kind == "f" else a.astype(np.float64)
-    return gaussian(a, sigma=sigma, channel_axis=-1, preserve_range=True, mode="nearest", truncate=4.0)
+    return gaussian(a, sigma=sigma, channel_axis=-1)       # skimage's defaults: "nearest" borders, 4-sigma kernel
 
 
 def blur_image(pixels: np.ndarray, sigma: float | None = None) -> np.ndarray:
@@ -51,7 +51,7 @@ def blur_image(pixels: np.ndarray, sigma: float | None = None) -> np.ndarray:
     ``blur_sigma``), uint8 ``(H, W, 3)``."""
     s = blur_sigma(pixels.shape[:2]) if sigma is None else sigma
     out = gaussian_blur(pixels.astype(np.float32) / 255.0, s)
-    return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
+    return (out * 255).round().astype(np.uint8)             # a blur of [0, 1] values stays in [0, 1]
 
 
 def baseline_image(pixels: np.ndarray, kind: str) -> np.ndarray:
