@@ -348,6 +348,17 @@ def test_road_metrics_combine_the_curves(planted: ImageClassifier, dim_image) ->
     assert r.value == pytest.approx(lerf.mean() - morf.mean(), abs=4e-6) and r.details["percentages"] == [20.0, 60.0]
     np.testing.assert_allclose(r.details["morf"], morf, atol=2e-6)
     np.testing.assert_allclose(r.details["lerf"], lerf, atol=2e-6)
+    default = RoadMoRF(pcts)(planted, dim_image, a, 1)                   # noise seed 0 unless told
+    want0 = road_oracle(planted, dim_image, values.astype(np.float32), "morf", pcts, 0.01, 0, 1)
+    np.testing.assert_allclose(default.details["curve"], want0, atol=2e-6)
+    assert np.abs(want0 - morf).max() > 1e-6
+    calls = []
+    handle = planted.module.register_forward_hook(lambda _m, inp, _o: calls.append(inp[0].shape[0]))
+    try:
+        RoadMoRF(pcts, batch_size=1)(planted, dim_image, a, 1)
+    finally:
+        handle.remove()
+    assert calls == [1, 1]                                                 # one composite per model call
     with pytest.raises(ValueError, match="percentages"):
         road_curve(planted, dim_image, a, 1, "morf", (0, 50))
     with pytest.raises(ValueError, match="percentages"):
