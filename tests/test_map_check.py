@@ -314,3 +314,32 @@ def test_non_square_input_defaults_and_metric_details():
     assert d.value == pytest.approx(c.deletion_auc)
     assert c.after_deleting()[0] == pytest.approx(0.2, abs=1e-3)
     assert measure_map(model, x, base, values, 0, baseline="mean").baseline == "mean"
+
+
+def test_random_maps_seeds_counts_and_budget():
+    """Random maps: one per antithetic pair (``ceil(n / 2)``), float32, map ``j`` from
+    ``default_rng(seed + j)``, seed 0 by default; one random map is allowed; ``batch_size`` is the
+    number of composites per model call; a fraction off the curve names the steps."""
+    for n, pairs in ((1, 1), (2, 1), (3, 2), (4, 2)):
+        maps = random_maps((3, 4), n)
+        assert len(maps) == pairs and all(m.dtype == np.float32 for m in maps)
+        for j, m in enumerate(maps):
+            np.testing.assert_array_equal(m, np.random.default_rng(j).random((3, 4)).astype(np.float32))
+    np.testing.assert_array_equal(random_maps((3, 4), 2, seed=7)[0],
+                                  np.random.default_rng(7).random((3, 4)).astype(np.float32))
+    model = _linear_model()
+    x, base = _inputs()
+    values = np.random.default_rng(1).random((SIZE, SIZE))
+    one = measure_map(model, x, base, values, 1, n_random=1)
+    assert len(one.random_deletion) == 1
+    default, seeded = measure_map(model, x, base, values, 1), measure_map(model, x, base, values, 1, seed=0)
+    assert default == seeded and default != measure_map(model, x, base, values, 1, seed=1)
+    calls = []
+    handle = model.module.register_forward_hook(lambda _m, inp, _o: calls.append(inp[0].shape[0]))
+    try:
+        measure_map(model, x, base, values, 1, steps=2, n_random=1, batch_size=3)
+    finally:
+        handle.remove()
+    assert calls == [3, 3]                                  # 2 + 2 (steps - 1) (1 + 1) = 6 composites
+    with pytest.raises(ValueError, match=r"^0\.3 is not a point of the curve \(5 steps\)$"):
+        default.after_deleting(0.3)
