@@ -239,3 +239,16 @@ def test_dtypes_edges_and_messages():
         auc(np.array([0.5]))
     with pytest.raises(ValueError, match=r"^curve has 3 points but fractions has 2$"):
         auc(np.array([0.5, 0.4, 0.1]), np.array([0.0, 1.0]))
+
+
+def test_blur_and_baseline_edge_cases(checker):
+    """An explicit sigma is used as given; the zero baseline is black uint8; scores that still
+    carry a graph are detached."""
+    want = np.round(ref_gaussian(checker.astype(np.float64) / 255.0, 0.7) * 255)
+    np.testing.assert_allclose(blur_image(checker, sigma=0.7).astype(np.float64), want, atol=1.0)
+    assert np.abs(blur_image(checker, sigma=0.7).astype(int) - blur_image(checker).astype(int)).max() > 10
+    zero = baseline_image(checker, "zero")
+    assert zero.dtype == np.uint8 and zero.shape == checker.shape and not zero.any()
+    w = torch.ones(3, requires_grad=True)
+    out = score_batches(lambda i, j: w[i:j] * 2, 3, 2)
+    assert out.dtype == np.float64 and np.array_equal(out, [2.0, 2.0, 2.0])
