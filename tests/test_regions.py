@@ -352,3 +352,149 @@ def test_sam_masks_crop_the_padding_like_transformers(tiny_sam_dir):
     assert pred.masks.shape == want.shape == (2, 3, 40, 120)
     assert (pred.masks == want).mean() > 0.999
     assert 0.05 < want.mean() < 0.95                                # masks with edges: the crop matters
+
+
+# -- region selection against a plain re-implementation and exact boundaries --------------------
+
+def _iou_numpy(a: np.ndarray, b: np.ndarray, block: int = 1) -> np.ndarray:
+    """Exact IoU of bool stacks after ``block × block`` averaging thresholded at 0.5."""
+    def small(m):
+        n, h, w = m.shape
+        return (m.reshape(n, h // block, block, w // block, block).mean((2, 4)) >= 0.5).reshape(n, -1)
+    fa, fb = small(a).astype(float), small(b).astype(float)
+    inter = fa @ fb.T
+    union = fa.sum(1)[:, None] + fb.sum(1)[None] - inter
+    return inter / np.maximum(union, 1)
+
+
+def test_mask_iou_is_exact_and_shrinks_large_masks_by_area():
+    from vlx.regions.select import mask_iou
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((4, 40, 56)) < 0.4, rng.random((3, 40, 56)) < 0.6
+    b[0] = False                                                           # empty: IoU 0, not NaN
+    np.testing.assert_allclose(mask_iou(a, b), _iou_numpy(a, b), atol=1e-6)
+    big_a = np.kron(rng.random((3, 64, 32)) < 0.5, np.ones((4, 4), bool))    # 256 × 128: shrunk 2× to 128 × 64
+    big_b = np.kron(rng.random((2, 64, 32)) < 0.5, np.ones((4, 4), bool))
+    big_a[:, ::2, ::2] ^= True                                             # detail the 2× shrink averages away
+    np.testing.assert_allclose(mask_iou(big_a, big_b), _iou_numpy(big_a, big_b, 2), atol=1e-6)
+    assert not np.allclose(_iou_numpy(big_a, big_b, 2), _iou_numpy(big_a, big_b))
+    np.testing.assert_allclose(mask_iou(big_a, big_b, side=256), _iou_numpy(big_a, big_b), atol=1e-6)
+
+
+def test_mass_area_and_gain_edge_cases():
+    from vlx.regions.select import gain, mass_and_area
+
+    m = np.zeros((2, 4, 5), bool)
+    m[0, :2] = True
+    m[1, :, :1] = True
+    v = np.zeros((4, 5))
+    v[0, 0], v[3, 0] = 0.05, 0.15                                          # positive mass below 1
+    mass, area = mass_and_area(m, v)
+    np.testing.assert_allclose(mass, [0.25, 1.0])
+    np.testing.assert_allclose(area, [0.5, 0.2])
+    zero_mass, _ = mass_and_area(m, np.zeros((4, 5)))
+    assert zero_mass.shape == (2,) and not zero_mass.any()
+    np.testing.assert_allclose(gain(m, v), [-0.25, 0.8])
+    np.testing.assert_allclose(gain(m, v, np.array([-0.5, 1.5])), [0.0, 0.8])   # quality clipped to [0, 1]
+
+
+def _select_reference(masks, values, quality, coverage, max_regions, min_area, dedupe_iou):
+    """The docstring of ``select_masks``, written again (exact IoU; masks here are small)."""
+    pos = np.clip(values, 0, None).astype(float)
+    total, n = pos.sum(), values.size
+    share = (lambda r: (pos[r].sum() / total if total > 0 else 0.0, r.sum() / n))
+    q = np.ones(len(masks)) if quality is None else np.clip(quality, 0, 1)
+    g = np.array([q[i] * (share(masks[i])[0] - share(masks[i])[1]) for i in range(len(masks))])
+    order = [i for i in sorted(range(len(masks)), key=lambda i: -g[i]) if g[i] > 0]
+    chosen, taken, union, held = [], [], np.zeros(values.shape, bool), 0.0
+    for i in order:
+        if len(chosen) >= max_regions or held >= coverage - 1e-9:
+            break
+        if any(_iou_numpy(masks[i][None], masks[t][None])[0, 0] >= dedupe_iou for t in taken):
+            continue
+        rest = masks[i] & ~union
+        if rest.mean() < min_area:
+            continue
+        mass, area = share(rest)
+        if mass - area <= 0:
+            continue
+        chosen.append(rest)
+        taken.append(i)
+        union |= rest
+        held += mass
+    return chosen
+
+
+def test_select_masks_matches_the_reference_on_random_candidates():
+    from vlx.regions.select import select_masks
+
+    rng = np.random.default_rng(1)
+    for trial in range(40):
+        h, w = 12, 16
+        values = rng.normal(size=(h, w)) + 1.5 * (rng.random((h, w)) < 0.2)
+        masks = np.zeros((8, h, w), bool)
+        for k in range(8):
+            y, x = rng.integers(0, h - 2), rng.integers(0, w - 2)
+            masks[k, y:y + rng.integers(2, 7), x:x + rng.integers(2, 9)] = True
+        quality = rng.random(8) if trial % 2 else None
+        opts = dict(coverage=float(rng.choice([0.3, 0.5, 0.9])), max_regions=int(rng.integers(1, 6)),
+                    min_area=float(rng.choice([0.0, 0.01, 0.03])), dedupe_iou=float(rng.choice([0.3, 0.5, 0.7])))
+        got = select_masks(masks, values, quality, **opts)
+        want = _select_reference(masks, values, quality, **opts)
+        assert len(got) == len(want), (trial, opts)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_select_masks_boundaries():
+    """Each stopping and skipping rule at its exact boundary, and the defaults."""
+    from vlx.regions.select import select_masks
+
+    def box(y0, y1, x0, x1, shape=(10, 10)):
+        m = np.zeros(shape, bool)
+        m[y0:y1, x0:x1] = True
+        return m
+
+    # dedupe at IoU exactly 0.5 (8 / 16): skipped at dedupe_iou 0.5, kept (its cut rest) above it
+    v = np.zeros((10, 10))
+    v[0:4, 0:4] = 1.0
+    a, b = box(0, 3, 0, 4), box(1, 4, 0, 4)
+    assert len(select_masks(np.stack([a, b]), v, coverage=1.0, dedupe_iou=0.5)) == 1
+    assert len(select_masks(np.stack([a, b]), v, coverage=1.0, dedupe_iou=0.51)) == 2
+    # a rest covering exactly min_area is kept
+    one = box(0, 1, 0, 1)
+    assert len(select_masks(one[None], v, coverage=1.0, min_area=0.01)) == 1
+    assert len(select_masks(one[None], v, coverage=1.0, min_area=0.011)) == 0
+    # a rest with gain exactly 0 (its mass share equals its area share) is dropped
+    v2 = np.zeros((10, 10))
+    v2[0, :] = 4.0                                                          # A: 10 px, 40 of 100
+    v2[1:3, :] = 1.0                                                        # R: 20 px, 20 of 100
+    v2[3:7, :] = 1.0                                                        # elsewhere: 40 of 100
+    A, R = box(0, 1, 0, 10), box(0, 3, 0, 10)
+    assert [int(m.sum()) for m in select_masks(np.stack([A, R]), v2, coverage=0.9)] == [10]
+    # coverage reached exactly stops; held adds up over regions; later masks are cut by earlier ones
+    v3 = np.zeros((10, 10))
+    v3[:, :6] = 1.0                                                         # 60 px of mass
+    c1, c2 = box(0, 10, 0, 2), box(0, 10, 2, 4)                             # gains 1/3 - 0.2 each
+    c3 = box(0, 10, 0, 1) | box(0, 10, 4, 7)                                # gain 0.5 - 0.4; overlaps c1
+    assert len(select_masks(np.stack([c1, c2, c3]), v3, coverage=2 / 3)) == 2
+    three = select_masks(np.stack([c1, c2, c3]), v3, coverage=1.0)
+    assert [int(m.sum()) for m in three] == [20, 20, 30] and not (three[0] & three[2]).any()
+    assert len(select_masks(np.stack([c1, c2, c3]), v3, coverage=1.0, max_regions=2)) == 2
+    # defaults: coverage 0.5, max_regions 5, dedupe_iou 0.7
+    strips = np.stack([box(0, 10, k, k + 1) for k in range(6)])             # six disjoint 1/6 shares
+    assert len(select_masks(strips, v3)) == 3                               # 3/6 reaches coverage 0.5
+    thin = np.zeros((10, 10))
+    thin[:, :8] = 1.0
+    strips8 = np.stack([box(0, 10, k, k + 1) for k in range(8)])
+    assert len(select_masks(strips8, thin, coverage=1.0)) == 5
+    near = np.stack([box(0, 4, 0, 4), box(0, 4, 0, 3) | box(4, 5, 0, 1)])   # IoU 12 / 17 = 0.706
+    vn = np.zeros((10, 10))
+    vn[0:5, 0:4] = 1.0
+    assert len(select_masks(near, vn, coverage=1.0)) == 1
+    # ties keep the candidates' order; a single candidate is chosen
+    t1, t2 = box(0, 10, 0, 1), box(0, 10, 1, 2)
+    got = select_masks(np.stack([t1, t2]), v3, coverage=1.0)
+    assert got[0][0, 0] and got[1][0, 1]
+    assert len(select_masks(t1[None], v3)) == 1 and select_masks(np.zeros((0, 10, 10), bool), v3) == []
