@@ -498,3 +498,54 @@ def test_select_masks_boundaries():
     got = select_masks(np.stack([t1, t2]), v3, coverage=1.0)
     assert got[0][0, 0] and got[1][0, 1]
     assert len(select_masks(t1[None], v3)) == 1 and select_masks(np.zeros((0, 10, 10), bool), v3) == []
+
+
+def test_blurred_input_is_scipys_gaussian_per_axis():
+    """The model-input blur against scipy: sigma in image pixels, scaled to input pixels on each
+    axis (a 60 × 200 image at a 24 × 32 input), nearest edges, kernel truncated at 4 sigma; an
+    explicit sigma; an axis whose kernel radius would be 0 is left alone."""
+    import torch
+    from scipy.ndimage import gaussian_filter
+
+    from vlx.regions.causal import blurred, blurred_input
+
+    x = torch.from_numpy(np.random.default_rng(2).normal(size=(2, 3, 24, 32)))
+    for hw, sigma in (((60, 200), None), ((60, 200), 4.0), ((24, 32), 0.05), ((300, 40), None)):
+        s = (sigma if sigma is not None else max(hw) / 20.0)
+        sy, sx = s * 24 / hw[0], s * 32 / hw[1]
+        want = x.numpy().copy()
+        for axis, sd in ((2, sy), (3, sx)):
+            if int(4.0 * sd + 0.5) >= 1:
+                want = gaussian_filter(want, sigma=[sd if a == axis else 0 for a in range(4)], mode="nearest",
+                                       truncate=4.0)
+        got = blurred_input(x, hw, sigma).numpy()
+        np.testing.assert_allclose(got, want, atol=1e-9, err_msg=str((hw, sigma)))
+    px = np.random.default_rng(3).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    from vlx.evaluate.curves import blur_image
+
+    np.testing.assert_array_equal(blurred(px, 1.0), blur_image(px, 1.0))
+    assert not np.array_equal(blurred(px, 1.0), blurred(px))
+
+
+def test_soft_masks_are_area_shares_and_removal_scores_batch():
+    import torch
+
+    from vlx.regions.causal import removal_scores, soft_masks
+    from vlx.testing import planted_classifier
+
+    rng = np.random.default_rng(4)
+    masks = [rng.random((64, 48)) < 0.5 for _ in range(3)]
+    got = soft_masks(masks, (32, 24), torch.device("cpu"))
+    want = np.stack(masks).reshape(3, 32, 2, 24, 2).mean((2, 4))
+    assert tuple(got.shape) == (3, 1, 32, 24)
+    np.testing.assert_allclose(got[:, 0].numpy(), want, atol=1e-6)
+    model = planted_classifier("top-left", size=32)
+    image = from_array(rng.integers(0, 3, (64, 64, 3), dtype=np.uint8))
+    m = [rng.random((64, 64)) < 0.3 for _ in range(3)]
+    calls = []
+    handle = model.module.register_forward_hook(lambda _m, inp, _o: calls.append(inp[0].shape[0]))
+    try:
+        a = removal_scores(model, image, m, 0, batch_size=2)
+    finally:
+        handle.remove()
+    assert calls[-2:] == [2, 1] and a == pytest.approx(removal_scores(model, image, m, 0), abs=1e-6)
