@@ -142,13 +142,19 @@ def get_method(name: str, **options: Any) -> AttributionMethod:
     return METHODS.create(name, **options)
 
 
+def layer_names(spec: str | None) -> list[str]:
+    """The names of a comma-separated layer spec, stripped, empty entries dropped (``[]`` for
+    ``None`` or ``""``)."""
+    return [p.strip() for p in (spec or "").split(",") if p.strip()]
+
+
 def resolve_layers(model: Any, spec: str | None, method: str | None = None) -> str:
     """Resolve a layer spec to dotted names: ``auto``/``None``, one layer, or a comma-separated
     list (``encoder.layers.-2,encoder.layers.-3``), which comes back comma-joined. ``auto`` for a
     ``method`` the model names in its ``method_layers`` is that method's own layer spec."""
     if spec in (None, "", "auto") and method:
         spec = getattr(model, "method_layers", {}).get(method, spec)
-    parts = [p.strip() for p in (spec or "auto").split(",") if p.strip()] or ["auto"]
+    parts = layer_names(spec) or ["auto"]
     return ",".join(model.layer(p)[0] for p in parts)
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vlx.attribute.base import AttributionMethod
+from vlx.attribute.base import AttributionMethod, layer_names, upsample
 from vlx.attribute.hooks import capture
 from vlx.models.classifier import ImageClassifier
 from vlx.models.layers import first_tensor, to_spatial
@@ -70,9 +70,7 @@ class CAMBase(AttributionMethod):
     def attribute(self, model: ImageClassifier, x: torch.Tensor, target: Target,
                   layer: str | None = None) -> torch.Tensor:
         if layer is not None and "," in layer:
-            from vlx.attribute.base import upsample
-
-            names = [p.strip() for p in layer.split(",") if p.strip()]
+            names = layer_names(layer)
             hw = tuple(x.shape[-2:])
             return torch.stack([upsample(self.attribute(model, x, target, n), hw).float() for n in names]).mean(0)
         _, module = model.layer(layer)

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import torch
 
-from vlx.attribute.base import AttributionMethod, upsample
+from vlx.attribute.base import AttributionMethod, layer_names, upsample
 from vlx.attribute.cam import CAMBase, layers_gradients
 from vlx.errors import UsageError
 from vlx.models.classifier import ImageClassifier
@@ -28,8 +28,9 @@ from vlx.types import Target
 class FusedCAM(CAMBase):
     """``(prod_i M_i / max M_i) ** (1 / k)`` over ``k`` parts, where ``M_i`` is the map of CAM
     method ``methods[i]`` at layer ``i`` of the comma-separated ``layer`` (one layer per part, or
-    one layer for every part; a model's own choice comes from its ``method_layers``), upsampled bilinearly to the finest part's grid (the largest ``h' × w'``; 14 × 14 for the
-    default) and divided by its own maximum per sample (a part whose map is all zero makes the
+    one layer for every part; a model's own choice comes from its ``method_layers``), upsampled
+    bilinearly to the finest part's grid (the largest ``h' × w'``; 14 × 14 for the default) and
+    divided by its own maximum per sample (a part whose map is all zero makes the
     fused map zero). The result ``(B, h', w')`` is in ``[0, 1]`` at that grid, so random-map
     baselines (``vlx.evaluate.map_check``) get the map's own blockiness.
 
@@ -54,14 +55,14 @@ class FusedCAM(CAMBase):
 
     def check_layer(self, layer: str | None) -> None:
         """One layer per part, comma-separated, in the order of ``methods``; or one layer for all."""
-        if len(_names(layer)) not in (1, len(self.parts)):
+        if len(layer_names(layer)) not in (1, len(self.parts)):
             raise UsageError(f"fusedcam takes one layer per part ({self.options['methods']}), comma-separated in "
                              f"that order, or one layer for all; got {layer!r}.")
 
     def attribute(self, model: ImageClassifier, x: torch.Tensor, target: Target,
                   layer: str | None = None) -> torch.Tensor:
         self.check_layer(layer)
-        layers = _names(layer)
+        layers = layer_names(layer)
         if len(layers) == 1:
             layers = layers * len(self.parts)
         pairs = layers_gradients(model, x, target, [model.layer(n)[1] for n in layers])
@@ -72,7 +73,3 @@ class FusedCAM(CAMBase):
             m = upsample(m, hw).clamp_min(0)
             normed.append(m / m.amax(dim=(1, 2), keepdim=True).clamp_min(torch.finfo(m.dtype).tiny))  # 0 stays 0
         return torch.stack(normed).prod(0).pow(1.0 / len(self.parts))
-
-
-def _names(layer: str | None) -> list[str]:
-    return [p.strip() for p in (layer or "").split(",") if p.strip()]
