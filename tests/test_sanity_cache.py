@@ -90,3 +90,35 @@ def test_computed_then_read_back(model, tmp_path, monkeypatch) -> None:
     assert again == MetricResult("sanity", pytest.approx(ref.value), False, "sanity", {**details, "cached": True})
     other = cached_sanity(model, img, amap, method, {}, 0, repeats=1, threshold=0.3, seed=4, folder=folder)
     assert other.details["cached"] is False and len(list(folder.iterdir())) == 2
+
+
+def test_verdict_uses_the_given_threshold_and_the_write_is_atomic(model, tmp_path, monkeypatch) -> None:
+    """Spearman lies in [-1, 1], so a threshold above 1 always passes and one below -1 never does;
+    the file is written next to its final name and moved into place (one filesystem, atomic)."""
+    import os
+
+    img = from_array(np.random.default_rng(3).integers(0, 256, (32, 32, 3), dtype=np.uint8), id="n3")
+    amap = attribute(model, img, ClassTarget(0, "class 0"), "gradcam")
+    moves = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: moves.append((str(a), str(b))) or real_replace(a, b))
+    yes = cached_sanity(model, img, amap, get_method("gradcam"), {}, 0, repeats=1, threshold=1.01, folder=tmp_path)
+    no = cached_sanity(model, img, amap, get_method("gradcam"), {}, 0, repeats=1, threshold=-1.01, folder=tmp_path)
+    assert yes.details["passed"] is True and no.details["passed"] is False
+    assert len(moves) == 2 and all(os.path.dirname(a) == os.path.dirname(b) == str(tmp_path) for a, b in moves)
+
+
+def test_one_attribution_per_repeat_on_a_deep_model(tmp_path, monkeypatch) -> None:
+    """Only the fully randomised model is explained, however many layers the model has (here 120)."""
+    from vlx.models.classifier import ImageClassifier, Preprocess
+
+    layers = [torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4)] + [torch.nn.Linear(4, 4) for _ in range(119)]
+    deep = ImageClassifier(torch.nn.Sequential(*layers), "deep", "Deep", ["a", "b", "c", "d"],
+                           Preprocess(size=(8, 8), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)), torch.device("cpu"))
+    img = from_array(np.random.default_rng(4).integers(0, 256, (8, 8, 3), dtype=np.uint8), id="d")
+    amap = attribute(deep, img, ClassTarget(0, "a"), "saliency")
+    calls = []
+    real = vlx.attribute.attribute
+    monkeypatch.setattr(vlx.attribute, "attribute", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cached_sanity(deep, img, amap, get_method("saliency"), {}, 0, repeats=2, folder=tmp_path)
+    assert len(calls) == 2
