@@ -493,3 +493,93 @@ def test_fusedcam_grid_is_the_part_with_most_positions():
         out = fm.attribute(scorer, x, ClassTarget(0), layers)
         assert tuple(out.shape) == (1, *grid), layers
         assert float(out.max()) > 0
+
+
+# -- the CAM base: several layers, default batch, messages, hook outputs (mutation survivors) ----
+
+def test_cam_over_several_layers_is_the_mean_of_the_upsampled_maps(models):
+    # ViT: the embedding's output and the last block's patch tokens are the same grid A (identity
+    # blocks), with the same gradient, so each layer's Grad-CAM is the closed form; the two-layer
+    # map is their mean at input resolution: the closed form upsampled by a numpy bilinear.
+    model = models["vit"]
+    p = model.module.params
+    x = inputs(seed=7)
+    A = np_layer(p, x.double().numpy())
+    expected = bilinear(gradcam(A, np_grads(p, A, coefs(TARGETS))), SIZE)
+    for method, layer in (("gradcam", "embed,blocks.1"), ("gradcam", "embed , blocks.1,")):
+        ours = get_method(method).attribute(model, x, ClassTarget(TARGETS), layer).double().numpy()
+        assert_close(ours, expected, layer)
+    # two different maps: the mean, not the sum or either one
+    ours = get_method("gradcam").attribute(models["cnn"], x, ClassTarget(TARGETS), "features,features")
+    Ac = np_layer(models["cnn"].module.params, x.double().numpy())
+    one = bilinear(gradcam(Ac, np_grads(models["cnn"].module.params, Ac, coefs(TARGETS))), SIZE)
+    assert_close(ours.double().numpy(), one, "cnn twice")
+
+
+@pytest.mark.parametrize("method", ["scorecam", "ablationcam"])
+def test_forward_cams_default_batch_is_the_models(models, method):
+    model = planted_cam_classifier("cnn", SIZE, STRIDE, act="softplus")
+    model.batch_size = 5                     # not a divisor of the 6 channels: a short last chunk
+    p = model.module.params
+    x = inputs(seed=8)
+    A = np_layer(p, x.double().numpy())
+    expected = (scorecam(p, x.double().numpy(), A, "cnn", TARGETS) if method == "scorecam"
+                else ablationcam(p, A, "cnn", TARGETS))
+    assert_close(vlx_map(model, method, x, ClassTarget(TARGETS)), expected, method)
+
+
+def test_forward_cam_option_messages():
+    for method in ("scorecam", "ablationcam"):
+        with pytest.raises(ValueError, match=r"^channels must be a positive number of channels or None, got 0$"):
+            get_method(method, channels=0)
+        with pytest.raises(ValueError, match=r"^rank must be one of \('gradient', 'mass'\), got 'random'$"):
+            get_method(method, rank="random")
+        assert get_method(method, channels=1).channels == 1     # the smallest valid count
+    with pytest.raises(ValueError, match=r"^weights must be one of \('probability', 'channel_softmax'\), "
+                                         r"got 'logit'$"):
+        get_method("scorecam", weights="logit")
+    assert get_method("scorecam", weights="channel_softmax").options["weights"] == "channel_softmax"
+
+
+class _Tagged(torch.nn.Module):
+    """A submodule whose output holds no tensor."""
+
+    def forward(self, x):
+        return ("no tensor here",)
+
+
+class _NoTensorNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tag = _Tagged()
+        self.lin = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        self.tag(x)
+        return self.lin(x.mean((2, 3)))
+
+
+def test_a_layer_without_a_tensor_output_is_an_error():
+    from vlx.models.classifier import ImageClassifier, Preprocess
+
+    pre = Preprocess(size=(8, 8), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    model = ImageClassifier(_NoTensorNet(), "t", "t", ["a", "b"], pre, torch.device("cpu"))
+    x = torch.rand(1, 3, 8, 8)
+    with pytest.raises(RuntimeError, match=r"^layer _Tagged produced no tensor in the forward pass$"):
+        get_method("gradcam").attribute(model, x, ClassTarget(0), "tag")
+    with pytest.raises(RuntimeError, match=r"^layer 'tag' produced no tensor in the forward pass$"):
+        get_method("eigencam").attribute(model, x, ClassTarget(0), "tag")
+
+
+def test_replace_first_tensor():
+    from vlx.attribute.cam import replace_first_tensor
+
+    a, b, new = torch.zeros(1), torch.ones(1), torch.full((1,), 7.0)
+    assert replace_first_tensor(a, new) is new
+    out = replace_first_tensor((a, b, "x"), new)
+    assert type(out) is tuple and out[0] is new and out[1] is b and out[2] == "x" and len(out) == 3
+    out = replace_first_tensor([a, b], new)
+    assert type(out) is list and out[0] is new and out[1] is b and len(out) == 2
+    for bad, kind in (({"a": a}, "dict"), ((), "tuple"), (("x", a), "tuple")):
+        with pytest.raises(TypeError, match=rf"^cannot replace the output of type {kind} in a forward hook$"):
+            replace_first_tensor(bad, new)
