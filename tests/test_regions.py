@@ -549,3 +549,54 @@ def test_soft_masks_are_area_shares_and_removal_scores_batch():
     finally:
         handle.remove()
     assert calls[-2:] == [2, 1] and a == pytest.approx(removal_scores(model, image, m, 0), abs=1e-6)
+
+
+def test_score_regions_fills_the_three_scores_from_an_independent_blur():
+    """``score_regions`` on two disjoint regions of a planted model, explaining class 2 (not the top
+    class): removal and keep-only probabilities against composites built from scipy's blur, and the
+    two-player Shapley values written out by hand from the four coalitions."""
+    import torch
+
+    from vlx.regions.scoring import region_from_mask, score_regions
+    from vlx.testing import planted_classifier
+
+    model = planted_classifier("top-left", size=32)
+    rng = np.random.default_rng(3)
+    px = rng.integers(0, 4, (32, 32, 3), dtype=np.uint8)
+    image = from_array(px)
+    x = torch.from_numpy(px / 255.0).permute(2, 0, 1)
+    b = torch.from_numpy(_blur_oracle(px) / 255.0).permute(2, 0, 1)
+
+    def p(removed: np.ndarray, k: int = 2) -> float:
+        mt = torch.from_numpy(removed.astype(np.float64))
+        with torch.no_grad():
+            return float(model.module((x * (1 - mt) + b * mt)[None].float()).softmax(-1)[0, k])
+
+    a = np.zeros((32, 32), bool)
+    a[2:14, 3:15] = True                 # over the planted top-left box
+    c = np.zeros((32, 32), bool)
+    c[18:30, 16:31] = True
+    values = np.zeros((32, 32), np.float32)
+    values[a] = 1.0
+    regions = [region_from_mask(0, a, values, "test"), region_from_mask(1, c, values, "test")]
+    out = score_regions(model, image, regions, 2)
+    assert len(out) == 2 and all(r.shapley_value is None for r in out)
+    for r, m in zip(out, (a, c)):
+        assert r.score_after_removal == pytest.approx(p(m), abs=1e-5)
+        assert r.score_when_kept == pytest.approx(p(~m), abs=1e-5)
+    assert abs(out[0].score_after_removal - p(a, 0)) > 0.05      # class 2's probability, not the top class's
+    # the inputs are not touched; every other field is copied
+    assert regions[0].score_after_removal is None and regions[0].shapley_value is None
+    assert out[0].mask is a and out[1].attribution_mass == regions[1].attribution_mass == 0.0
+    assert out[0].attribution_mass == 1.0 and out[1].id == 1 and out[0].source == "test"
+
+    sh = score_regions(model, image, regions, 2, shapley=True, batch_size=1)
+    none = np.zeros((32, 32), bool)
+    v = {(0, 0): p(a | c), (1, 0): p(c), (0, 1): p(a), (1, 1): p(none)}   # v(S): regions outside S removed
+    phi_a = 0.5 * (v[1, 0] - v[0, 0]) + 0.5 * (v[1, 1] - v[0, 1])
+    phi_c = 0.5 * (v[0, 1] - v[0, 0]) + 0.5 * (v[1, 1] - v[1, 0])
+    assert [r.shapley_value for r in sh] == pytest.approx([phi_a, phi_c], abs=1e-5)
+    assert all(type(r.shapley_value) is float for r in sh)
+    assert abs(phi_a) > 1e-3
+    assert [r.score_after_removal for r in sh] == pytest.approx([r.score_after_removal for r in out], abs=1e-6)
+    assert score_regions(model, image, [], 2, shapley=True) == []
