@@ -240,3 +240,110 @@ def test_smoothgrad_without_noise_is_the_base_method(models):
         plain = get_method(base).attribute(model, x, ClassTarget(TARGETS))
         sg = get_method("smoothgrad", base=base, n_samples=5, noise_level=0.0, batch_size=2)
         close(sg.attribute(model, x, ClassTarget(TARGETS)), plain.double().numpy(), base, rel=1e-6)
+
+
+# -- options, nodes, batching and the noise protocol (mutation survivors) ------------------------
+
+def test_ig_nodes_by_hand():
+    from vlx.attribute.gradient import _ig_nodes
+
+    r3 = 1 / np.sqrt(3)
+    for method, n, alphas, weights in (
+            ("gausslegendre", 2, [0.5 - 0.5 * r3, 0.5 + 0.5 * r3], [0.5, 0.5]),
+            ("gausslegendre", 1, [0.5], [1.0]),
+            ("riemann_trapezoid", 2, [0.0, 1.0], [0.5, 0.5]),
+            ("riemann_trapezoid", 3, [0.0, 0.5, 1.0], [0.25, 0.5, 0.25]),
+            ("riemann_trapezoid", 5, [0, .25, .5, .75, 1], [.125, .25, .25, .25, .125]),
+            ("riemann_middle", 4, [1 / 8, 3 / 8, 5 / 8, 7 / 8], [.25, .25, .25, .25]),
+            ("riemann_middle", 1, [0.5], [1.0])):
+        a, w = _ig_nodes(n, method)
+        assert a.dtype == torch.float64 and w.dtype == torch.float64, method
+        assert np.allclose(a.numpy(), alphas, rtol=0, atol=1e-15), (method, n, a)
+        assert np.allclose(w.numpy(), weights, rtol=0, atol=1e-15), (method, n, w)
+
+
+def test_ig_options_are_checked():
+    with pytest.raises(ValueError, match=r"^riemann_trapezoid needs n_steps >= 2$"):
+        get_method("integrated_gradients", n_steps=1, method="riemann_trapezoid")
+    with pytest.raises(ValueError, match=r"^unknown integration method 'simpson'; use gausslegendre, "
+                                         r"riemann_trapezoid or riemann_middle$"):
+        get_method("integrated_gradients", method="simpson")
+    ig = get_method("integrated_gradients", n_steps="8", batch_size="3", method="riemann_middle")
+    assert (ig.n_steps, ig.batch_size, ig.method) == (8, 3, "riemann_middle")
+    assert get_method("integrated_gradients").batch_size is None
+    assert get_method("integrated_gradients").n_steps == 64
+
+
+def test_ig_chunks_across_samples_and_contrasts(models):
+    """Chunks of 5 (sample, step) rows straddle the two samples; a contrast with per-sample
+    classes must follow each row to its own sample. Against the closed form; the model's default
+    batch size (here 3) is used when none is given."""
+    model, p = models[("cnn", "softplus")], models[("cnn", "softplus")].module.params
+    x = inputs(seed=3)
+    xn = x.double().numpy()
+    target = ContrastTarget((2, 0), (1, 1))
+    coef = coef_rows((2, 0), 2, other=(1, 1))
+    expected = ig_closed_form(p, xn, coef)
+    f = (logits(p, xn, "cnn") * coef).sum(1) - (logits(p, np.zeros_like(xn), "cnn") * coef).sum(1)
+    old = model.batch_size
+    try:
+        model.batch_size = 3
+        for opts in ({"batch_size": 5}, {}):
+            ig = get_method("integrated_gradients", n_steps=16, **opts)
+            close(ig.attribute(model, x, target), expected.sum(1), f"ig contrast {opts}")
+            close(ig.channel_attributions(model, x, target), expected, f"ig channels {opts}")
+            assert np.allclose(ig.last_score_delta.double().numpy(), f, rtol=1e-4, atol=1e-4)
+            gap = ig.last_completeness_gap.double().numpy()
+            assert gap.shape == (2,)
+            assert np.allclose(gap, expected.sum((1, 2, 3)) - ig.last_score_delta.double().numpy(), atol=1e-3)
+    finally:
+        model.batch_size = old
+
+
+def test_smoothgrad_is_the_mean_over_its_documented_noise(models):
+    """The noise of each sample: a CPU generator seeded with ``seed``, ``randn`` in chunks of
+    ``batch_size`` copies, scaled by ``noise_level * (max(x_i) - min(x_i))``; the map is the mean
+    of the base's closed-form maps over those copies (numpy), for each sample and its own class."""
+    model, p = models[("cnn", "softplus")], models[("cnn", "softplus")].module.params
+    x = inputs(seed=4)
+    x[1] *= 0.5                                          # a different value range per sample
+    n, bs, level, seed = 5, 3, 0.2, 11
+    for base in ("saliency", "input_x_gradient"):
+        sg = get_method("smoothgrad", base=base, n_samples=n, noise_level=level, batch_size=bs, seed=seed)
+        ours = sg.attribute(model, x, ContrastTarget(TARGETS, (1, 1)))
+        for i, t in enumerate(TARGETS):
+            g = torch.Generator().manual_seed(seed)
+            noise = torch.cat([torch.randn((k, 3, SIZE, SIZE), generator=g) for k in (3, 2)]).double().numpy()
+            xi = x[i].double().numpy()
+            xs = xi[None] + noise * level * (xi.max() - xi.min())
+            grad = input_grad(p, xs, coef_rows([t] * n, n, other=[1] * n))
+            maps = np.abs(grad).max(1) if base == "saliency" else (xs * grad).sum(1)
+            close(ours[i], maps.mean(0), f"smoothgrad {base} sample {i}", rel=1e-4)
+
+
+def test_smoothgrad_options(models):
+    with pytest.raises(ValueError, match=r"^smoothgrad cannot wrap itself$"):
+        get_method("smoothgrad", base="smoothgrad")
+    sg = get_method("smoothgrad", base="input_x_gradient")
+    assert sg.signed is True and sg.needs_layer is False
+    assert (sg.n_samples, sg.noise_level, sg.batch_size, sg.seed) == (32, 0.15, None, 0)
+    assert get_method("smoothgrad").signed is False and get_method("smoothgrad").base.name == "saliency"
+    cam = get_method("smoothgrad", base="gradcam")
+    assert cam.needs_layer is True and cam.signed is False
+    ig = get_method("smoothgrad", base="integrated_gradients", base_options={"n_steps": 4})
+    assert ig.base.n_steps == 4 and ig.signed is True
+    inst = get_method("saliency")
+    assert get_method("smoothgrad", base=inst).base is inst
+    s = get_method("smoothgrad", n_samples="7", noise_level="0.5", batch_size="2", seed="3")
+    assert (s.n_samples, s.noise_level, s.batch_size, s.seed) == (7, 0.5, 2, 3)
+    # the model's batch size when none is given: 4 copies in chunks of 3 = one call per copy count
+    model = models[("cnn", "softplus")]
+    x = inputs(seed=9, batch=1)
+    a = get_method("smoothgrad", n_samples=4, noise_level=0.1, batch_size=3).attribute(model, x, ClassTarget(0))
+    old = model.batch_size
+    try:
+        model.batch_size = 3
+        b = get_method("smoothgrad", n_samples=4, noise_level=0.1).attribute(model, x, ClassTarget(0))
+    finally:
+        model.batch_size = old
+    assert torch.equal(a, b)
