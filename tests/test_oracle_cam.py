@@ -583,3 +583,27 @@ def test_replace_first_tensor():
     for bad, kind in (({"a": a}, "dict"), ((), "tuple"), (("x", a), "tuple")):
         with pytest.raises(TypeError, match=rf"^cannot replace the output of type {kind} in a forward hook$"):
             replace_first_tensor(bad, new)
+
+
+def test_xgradcam_weights_and_minmax_by_hand():
+    from vlx.attribute.cam import _minmax
+
+    # channel 0: sum(A) = 4, sum(A g) = 1*2 + 3*(-1) = -1 -> -0.25; channel 1: sum(A) = 0 exactly,
+    # replaced by EPS = 1e-7 -> sum(A g) / 1e-7 = (2*3 - 2*1) / 1e-7 = 4e7.
+    acts = torch.tensor([[[[1.0, 3.0]], [[2.0, -2.0]]]], dtype=torch.float64)
+    grads = torch.tensor([[[[2.0, -1.0]], [[3.0, 1.0]]]], dtype=torch.float64)
+    w = get_method("xgradcam").weights(acts, grads)
+    assert torch.allclose(w, torch.tensor([[-0.25, 4e7]], dtype=torch.float64), rtol=1e-12, atol=0)
+    # min-max per plane; a constant plane becomes 0 (not NaN)
+    a = torch.tensor([[[[1.0, 3.0], [2.0, 5.0]], [[7.0, 7.0], [7.0, 7.0]]]])
+    out = _minmax(a)
+    assert torch.equal(out, torch.tensor([[[[0.0, 0.5], [0.25, 1.0]], [[0.0, 0.0], [0.0, 0.0]]]]))
+
+
+@pytest.mark.parametrize("method", ["gradcam", "eigencam", "scorecam", "ablationcam"])
+def test_cam_hooks_are_removed(models, method):
+    model = models["vit"]
+    x = inputs(seed=9, batch=1)
+    opts = {"batch_size": 6} if method in ("scorecam", "ablationcam") else {}
+    get_method(method, **opts).attribute(model, x, ClassTarget(0), "blocks.1")
+    assert all(not m._forward_hooks for m in model.module.modules())
