@@ -270,6 +270,8 @@ def test_ig_options_are_checked():
         get_method("integrated_gradients", method="simpson")
     ig = get_method("integrated_gradients", n_steps="8", batch_size="3", method="riemann_middle")
     assert (ig.n_steps, ig.batch_size, ig.method) == (8, 3, "riemann_middle")
+    assert ig.options == {"n_steps": "8", "batch_size": "3", "method": "riemann_middle"}   # as given
+    assert ig.last_completeness_gap is None and ig.last_score_delta is None               # before a call
     assert get_method("integrated_gradients").batch_size is None
     assert get_method("integrated_gradients").n_steps == 64
 
@@ -335,6 +337,8 @@ def test_smoothgrad_options(models):
     inst = get_method("saliency")
     assert get_method("smoothgrad", base=inst).base is inst
     s = get_method("smoothgrad", n_samples="7", noise_level="0.5", batch_size="2", seed="3")
+    assert s.options == {"base": "saliency", "n_samples": "7", "noise_level": "0.5", "batch_size": "2",
+                         "seed": "3", "base_options": None}
     assert (s.n_samples, s.noise_level, s.batch_size, s.seed) == (7, 0.5, 2, 3)
     # the model's batch size when none is given: 4 copies in chunks of 3 = one call per copy count
     model = models[("cnn", "softplus")]
