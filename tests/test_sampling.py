@@ -444,3 +444,162 @@ def test_unknown_samplers_are_errors():
     for cls, kw in ((KernelSHAP, {"sampler": "sobol"}), (LIME, {"sampler": "leverage"}), (RISE, {"sampler": "halton"})):
         with pytest.raises(UsageError):
             cls(**kw)
+
+
+# ----------------------------------------------------------------------------- mutation survivors
+
+def test_blocked_design_is_the_designs_of_its_blocks_in_turn():
+    mass = S.lime_mass(10, 0.25)[0]
+    alloc = torch.zeros(11, dtype=torch.float64)
+    alloc[2], alloc[9] = 0.5, 0.5
+    for kw in ({}, {"alloc": alloc}, {"paired": False}, {"alloc": alloc, "paired": False}):
+        got = S.blocked_design(mass, 50, 32, torch.Generator().manual_seed(4), **kw)
+        g = torch.Generator().manual_seed(4)
+        expect = torch.cat([S.coalition_design(mass, 32, g, **kw), S.coalition_design(mass, 18, g, **kw)])
+        assert torch.equal(got, expect), kw
+    un = S.blocked_design(mass, 40, 40, torch.Generator().manual_seed(0), alloc=alloc, paired=False)
+    assert torch.equal(torch.bincount(un.sum(1), minlength=11)[[2, 9]], torch.tensor([20, 20]))
+
+
+def test_design_strata_edge_cases_by_hand():
+    # block 1: every row its own stratum (row * (p + 1) + size), unpaired.
+    z = torch.tensor([[0, 0, 0], [1, 0, 0], [1, 1, 0], [1, 1, 1], [0, 1, 0], [0, 0, 1]])
+    d = S.design_strata(z, 1, paired=False)
+    assert torch.equal(d.strata, torch.arange(6) * 4 + z.sum(1))
+    # one block of 6 unpaired rows: fpc = rows of that size / C(3, size); the empty and full
+    # coalitions are populations of one.
+    d = S.design_strata(z, 6, paired=False)
+    assert torch.allclose(d.fpc, torch.tensor([1.0, 3 / 3, 1 / 3, 1.0, 3 / 3, 3 / 3], dtype=torch.float64),
+                          rtol=0, atol=1e-15)
+    # paired {empty, full}: one pair of a class holding one pair -> fpc 1.
+    zp = torch.tensor([[0, 0, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0], [0, 1, 1, 1]])
+    dp = S.design_strata(zp, 4)
+    assert torch.allclose(dp.fpc, torch.tensor([1.0, 1.0, 0.25, 0.25], dtype=torch.float64), rtol=0, atol=1e-15)
+    # two blocks that each enumerate every pair, read as one stratum: fpc stays capped at 1.
+    zb = S.blocked_design(S.shapley_mass(6), 124, 62, torch.Generator().manual_seed(0))
+    assert bool((S.design_strata(zb, 124).fpc == 1).all())
+    # no rows
+    e = S.design_strata(torch.zeros((0, 6), dtype=torch.long), 8)
+    assert e.clusters.shape == e.strata.shape == e.fpc.shape == (0,)
+
+
+def test_design_strata_fpc_counts_one_row_per_pair_exactly():
+    z2 = S.coalition_design(S.shapley_mass(50), 40, torch.Generator().manual_seed(0))
+    d2 = S.design_strata(z2, 40)
+    k2 = torch.minimum(z2.sum(1), 50 - z2.sum(1))
+    pairs = torch.bincount(k2[0::2], minlength=26).double()
+    # population of class m: C(50, m) pairs, C(50, 25) / 2 for the middle class
+    expect = pairs[k2] / torch.tensor([math.comb(50, int(m)) / (2 if m == 25 else 1) for m in k2],
+                                      dtype=torch.float64)
+    assert torch.allclose(d2.fpc, expect, rtol=1e-12, atol=0)
+
+
+def np_sandwich(a, y, w, clusters, ridge=0.0):
+    """Weighted (ridge) least squares and its cluster sandwich covariance, C/(C-1) corrected."""
+    h = a.T @ (a * w[:, None]) + ridge * np.eye(a.shape[1])
+    b = np.linalg.solve(h, a.T @ (w * y))
+    e = y - a @ b
+    ids = np.unique(clusters)
+    gs = np.stack([(a[clusters == c] * (w * e)[clusters == c][:, None]).sum(0) for c in ids])
+    hinv = np.linalg.inv(h)
+    c = len(ids)
+    return b, hinv @ gs.T @ gs @ hinv * (c / max(c - 1, 1))
+
+
+def test_wls_two_clusters_and_tiny_weights_and_no_rows():
+    g = torch.Generator().manual_seed(2)
+    a = torch.randn((8, 2), generator=g, dtype=torch.float64)
+    y = torch.randn(8, generator=g, dtype=torch.float64)
+    w = torch.rand(8, generator=g, dtype=torch.float64) + 0.5
+    cl = torch.arange(8) // 4                                      # two clusters: factor 2 / 1
+    b, cov = S.wls(a, y, w, design=cl)
+    bn, cn = np_sandwich(a.numpy(), y.numpy(), w.numpy(), cl.numpy())
+    assert np.allclose(b.numpy(), bn, rtol=1e-9) and np.allclose(cov.numpy(), cn, rtol=1e-9, atol=0)
+    # the jitter is relative to the scale of the normal equations: tiny weights change nothing
+    bt, _ = S.wls(a, y, w * 1e-9)
+    assert np.allclose(bt.numpy(), bn, rtol=1e-6, atol=0)
+    # no rows: zero coefficients and covariance, with any design
+    a0, y0 = torch.zeros((0, 3), dtype=torch.float64), torch.zeros(0, dtype=torch.float64)
+    for design in (None, torch.zeros(0, dtype=torch.long), S.design_strata(torch.zeros((0, 6), dtype=torch.long), 8)):
+        b0, c0 = S.wls(a0, y0, y0, design=design)
+        assert torch.equal(b0, torch.zeros(3, dtype=torch.float64)) and torch.equal(c0, torch.zeros((3, 3), dtype=torch.float64))
+
+
+def test_shapley_solve_two_players_offset_game_and_clustered_errors():
+    # p = 2, every coalition: phi_0 = (v(1,0) - v(0,0) + v(1,1) - v(0,1)) / 2 by hand.
+    v = {(0, 0): 1.5, (1, 0): 2.0, (0, 1): 4.0, (1, 1): 7.0}
+    z = torch.tensor([[1, 0], [0, 1]])
+    y = torch.tensor([v[(1, 0)], v[(0, 1)]], dtype=torch.float64)
+    phi, se = S.shapley_solve(z, y, torch.ones(2, dtype=torch.float64), v[(1, 1)], v[(0, 0)])
+    p0 = (v[(1, 0)] - v[(0, 0)] + v[(1, 1)] - v[(0, 1)]) / 2
+    assert torch.allclose(phi, torch.tensor([p0, v[(1, 1)] - v[(0, 0)] - p0], dtype=torch.float64), atol=1e-12)
+    assert se.shape == (2,)
+    # p = 5 game with a nonzero empty value, every coalition: exact to 1e-9 (float32 rounding is 1e-7).
+    p = 5
+    game0 = interaction_game(p, seed=3)
+    game = lambda zz: game0(zz) + 2.5                                # noqa: E731
+    allz = all_coalitions(p)[1:-1]
+    k = allz.sum(1).double()
+    w = (p - 1) / (torch.tensor([math.comb(p, int(c)) for c in k], dtype=torch.float64) * k * (p - k))
+    full, empty = float(game(torch.ones((1, p)))[0]), float(game(torch.zeros((1, p)))[0])
+    phi, se = S.shapley_solve(allz, game(allz), w, full, empty)
+    assert phi.dtype == torch.float64 and se.shape == (p,)
+    assert torch.allclose(phi, brute_shapley(game, p), rtol=0, atol=1e-9)
+    # clustered standard errors: numpy sandwich of the eliminated regression, mapped to all players
+    cl = torch.arange(len(allz)) // 3
+    _, se_c = S.shapley_solve(allz, game(allz), w, full, empty, design=cl)
+    zn = allz.double().numpy()
+    an = zn[:, :-1] - zn[:, -1:]
+    yn = game(allz).numpy() - empty - zn[:, -1] * (full - empty)
+    _, cn = np_sandwich(an, yn, w.numpy(), cl.numpy())
+    t = np.vstack([np.eye(p - 1), -np.ones((1, p - 1))])
+    assert np.allclose(se_c.numpy(), np.sqrt(np.diag(t @ cn @ t.T)), rtol=1e-8, atol=0)
+    one, se1 = S.shapley_solve(torch.ones((2, 1)), torch.ones(2), torch.ones(2), 2.0, 0.5)
+    assert one.dtype == se1.dtype == torch.float64
+
+
+def test_ridge_solve_standard_errors_by_hand():
+    g = torch.Generator().manual_seed(5)
+    z = (torch.rand((24, 4), generator=g) < 0.5).long()
+    y = torch.randn(24, generator=g, dtype=torch.float64) * 0.1 + 3.0     # small residuals, big mean
+    w = torch.rand(24, generator=g, dtype=torch.float64) + 0.2
+    cl = torch.arange(24) // 2
+    b, se = S.ridge_solve(z, y, w, 0.3, design=cl)
+    # oracle: intercept column unpenalised, solved jointly in numpy; residuals from that fit
+    zn, yn, wn = z.double().numpy(), y.numpy(), w.numpy()
+    x = np.hstack([np.ones((24, 1)), zn])
+    pen = np.diag([0.0] + [0.3] * 4)
+    coef = np.linalg.solve(x.T @ (x * wn[:, None]) + pen, x.T @ (wn * yn))
+    assert np.allclose(b.numpy(), coef[1:], atol=1e-10)
+    zc = zn - (wn[:, None] * zn).sum(0) / wn.sum()
+    yc = yn - (wn * yn).sum() / wn.sum()
+    _, cn = np_sandwich(zc, yc, wn, cl.numpy(), ridge=0.3)
+    assert np.allclose(se.numpy(), np.sqrt(np.diag(cn)), rtol=1e-8, atol=0)
+    assert float(se.max()) < 1.0
+
+
+def test_mask_moments_multi_target_three_d_masks_and_two_masks():
+    g = torch.Generator().manual_seed(3)
+    m = (torch.rand((6, 3, 4), generator=g) < 0.5).float()             # (n, h, w) masks
+    s = torch.randn((6, 2), generator=g)                                # two targets
+    acc = S.MaskMoments()
+    acc.update(m, s)
+    mn, sn = m.double().numpy(), s.double().numpy()
+    for t_ in range(2):
+        c = sn[:, t_].mean()
+        terms = (sn[:, t_] - c)[:, None, None] * mn / 0.5
+        assert np.allclose(acc.map(0.5, True)[t_].numpy(), terms.mean(0), atol=1e-12)
+        assert np.allclose(acc.stderr(0.5, True)[t_].numpy(), terms.std(0, ddof=1) / math.sqrt(6), atol=1e-10)
+    two = S.MaskMoments()
+    two.update(m[:2, None], s[:2, 0])
+    terms = sn[:2, 0][:, None, None] * mn[:2] / 0.5
+    assert np.allclose(two.stderr(0.5, False)[0].numpy(), terms.std(0, ddof=1) / math.sqrt(2), atol=1e-10)
+
+
+def test_tolerance_messages_and_smallest_block():
+    with pytest.raises(ValueError, match=r"^tolerance must be > 0, not 0\.0$"):
+        S.Tolerance(0.0, block=8)
+    with pytest.raises(ValueError, match=r"^block must be >= 1, not 0$"):
+        S.Tolerance(0.1, block=0)
+    t = S.Tolerance(0.1, block=1)
+    assert t.due(0, 1) and t.due(1, 2)

@@ -209,14 +209,14 @@ def design_strata(z: torch.Tensor, block: int, paired: bool = True) -> Strata:
     cls = torch.minimum(k, p - k) if paired else k
     clusters = pair_clusters(n, paired)
     strata = (torch.arange(n) // max(block, 1)) * (p + 1) + cls
-    pop = torch.tensor([_n_pairs_in_class(p, m) if paired else math.comb(p, m) if 0 < m < p else 1
-                        for m in range(p + 1)], dtype=torch.float64)
+    pop = torch.tensor([_n_pairs_in_class(p, m) if paired else math.comb(p, m) for m in range(p + 1)],
+                       dtype=torch.float64)                    # >= 1 (one empty, one full coalition)
     first = torch.ones(n, dtype=torch.bool)
     if paired:
         first[1::2] = False                                    # one row per pair counts
     per_stratum = torch.zeros(int(strata.max()) + 1 if n else 0, dtype=torch.float64).index_add_(
         0, strata[first], torch.ones(int(first.sum()), dtype=torch.float64))
-    fpc = (per_stratum[strata] / pop[cls].clamp_min(1)).clamp_max(1.0)
+    fpc = (per_stratum[strata] / pop[cls]).clamp_max(1.0)
     return Strata(clusters, strata, fpc)
 
 
@@ -331,7 +331,7 @@ class MaskMoments:
 
     def __init__(self) -> None:
         self.n = 0
-        self.s = self.s2 = None
+        self.s = None
         self.sm = self.m = self.s2m2 = self.sm2 = self.m2 = None
 
     def update(self, masks: torch.Tensor, scores: torch.Tensor) -> None:
@@ -339,7 +339,7 @@ class MaskMoments:
         m = masks.reshape(masks.shape[0], *masks.shape[-2:]).double()
         s = scores.double().reshape(scores.shape[0], -1)
         m2 = m * m
-        parts = {"s": s.sum(0), "s2": (s * s).sum(0), "sm": torch.einsum("nt,nhw->thw", s, m),
+        parts = {"s": s.sum(0), "sm": torch.einsum("nt,nhw->thw", s, m),
                  "m": m.sum(0), "s2m2": torch.einsum("nt,nhw->thw", s * s, m2),
                  "sm2": torch.einsum("nt,nhw->thw", s, m2), "m2": m2.sum(0)}
         for k, v in parts.items():
