@@ -318,3 +318,142 @@ def test_kernelshap_with_one_or_two_players(n):
     out = KernelSHAP(n_samples=8, baseline="zero").attribute(block_game(lab, game), torch.ones(1, 1, 2, 2 * n),
                                                              ClassTarget(0))[0]
     np.testing.assert_allclose(per_player(out, lab), [1.5] if n == 1 else [2.5, 3.5], atol=1e-5)
+
+
+def felzenszwalb_reference(x: torch.Tensor, scales) -> np.ndarray:
+    """XRAI's segments as the module docstring states them, written independently: the input
+    rescaled to [-1, 1], resized (bicubic) to 224×224, Felzenszwalb (sigma 0.8, min size 150) per
+    scale, each segment dilated over the whole image by a hand-made disk of radius 5, then sampled
+    back at the input's grid (nearest: row ``i`` reads row ``floor(i * 224 / h)``)."""
+    from scipy.ndimage import binary_dilation
+    from skimage.segmentation import felzenszwalb
+
+    v = x.float()
+    v = (v - v.min()) / (v.max() - v.min()) * 2 - 1
+    im = torch.nn.functional.interpolate(v[None], size=(224, 224), mode="bicubic", align_corners=False)[0]
+    im = im.permute(1, 2, 0).numpy().astype(np.float64)
+    yy, xx = np.mgrid[-5:6, -5:6]
+    disk5 = yy ** 2 + xx ** 2 <= 25
+    h, w = x.shape[-2:]
+    rows, cols = (np.arange(h) * 224) // h, (np.arange(w) * 224) // w
+    out = []
+    for s in scales:
+        seg = felzenszwalb(im, scale=s, sigma=0.8, min_size=150, channel_axis=-1)
+        for lab in range(seg.max() + 1):
+            out.append(binary_dilation(seg == lab, disk5)[np.ix_(rows, cols)])
+    return np.stack(out)
+
+
+def test_xrai_segments_match_an_independent_felzenszwalb_pipeline():
+    from vlx.attribute.xrai import felzenszwalb_masks
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 4, 4, generator=g)
+    x = torch.nn.functional.interpolate(x[None], size=(56, 32), mode="nearest")[0] * 3 - 5   # not in [0, 1]
+    got = felzenszwalb_masks(x, (100, 500))
+    assert got.dtype == torch.bool and got.shape[1:] == (56, 32)
+    np.testing.assert_array_equal(got.numpy(), felzenszwalb_reference(x, (100, 500)))
+
+
+def greedy_reference(a: np.ndarray, masks: np.ndarray, min_diff: int):
+    """XRAI's greedy loop written plainly: at every step recount each live segment's new positions."""
+    a, m = a.ravel().astype(np.float64), masks.reshape(len(masks), -1)
+    covered, out, order, alive = np.zeros(a.size, bool), np.full(a.size, np.nan), [], np.ones(len(m), bool)
+    while True:
+        new = m & ~covered
+        cnt = new.sum(1)
+        alive &= cnt >= min_diff
+        if not alive.any():
+            break
+        gain = np.where(alive, (new * a).sum(1) / np.maximum(cnt, 1), -np.inf)
+        best = int(np.argmax(gain))
+        out[new[best]] = gain[best]
+        covered |= new[best]
+        order.append(best)
+        alive[best] = False
+    out[~covered] = a[~covered].mean()
+    return out, order
+
+
+@pytest.mark.parametrize("min_diff", [1, 60])
+def test_xrai_greedy_matches_a_plain_loop_on_a_large_grid(min_diff):
+    """More than 4096 positions (the gain mass is summed in chunks of 4096), random overlapping
+    rectangles, some positions in no segment."""
+    rng = np.random.default_rng(1)
+    h, w = 70, 66
+    a = rng.normal(size=(h, w)).astype(np.float32)          # vlx gets the same float32 values
+    masks = np.zeros((40, h, w), bool)
+    for k in range(40):
+        y0, x0 = rng.integers(0, h - 5), rng.integers(0, w - 12)
+        masks[k, y0:y0 + rng.integers(3, 30), x0:x0 + rng.integers(3, 30)] = True
+    masks[:, :, -3:] = False                                     # a strip no segment reaches
+    ref, ref_order = greedy_reference(a, masks, min_diff)
+    out, order = xrai_greedy(torch.from_numpy(a), torch.from_numpy(masks), min_pixel_diff=min_diff)
+    assert order == ref_order and (len(order) < 40 or min_diff == 1)    # 60: some segments dropped
+    assert out.dtype == torch.float64 and out.shape == (h, w)
+    np.testing.assert_allclose(out.numpy().ravel(), ref, rtol=1e-9, atol=1e-9)
+
+
+def test_xrai_greedy_every_position_covered_needs_no_fill():
+    attr = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    m = torch.ones(1, 2, 2, dtype=torch.bool)
+    out, order = xrai_greedy(attr, m)
+    assert order == [0]
+    torch.testing.assert_close(out, torch.full((2, 2), 2.5, dtype=torch.float64))
+
+
+def test_xrai_attribute_composes_its_parts_per_input(monkeypatch):
+    """attribute = greedy(base attribution, segments of each input, round(share * h * w) but at
+    least 1), as float32; each input gets its own segments and attribution."""
+    import vlx.attribute.xrai as xr
+
+    calls, cache = [], {}
+    real_greedy, real_masks = xr.xrai_greedy, xr.felzenszwalb_masks
+
+    def masks(x, scales):
+        calls.append(("masks", tuple(scales), float(x.mean())))
+        key = (x.numpy().tobytes(), tuple(scales))
+        if key not in cache:                      # Felzenszwalb once per input (slow)
+            cache[key] = real_masks(x, scales)
+        return cache[key]
+
+    def greedy(attr, m, min_pixel_diff):
+        calls.append(("greedy", min_pixel_diff))
+        return real_greedy(attr, m, min_pixel_diff)
+
+    monkeypatch.setattr(xr, "felzenszwalb_masks", masks)
+    monkeypatch.setattr(xr, "xrai_greedy", greedy)
+    g = torch.Generator().manual_seed(2)
+    x = torch.nn.functional.interpolate(torch.rand(2, 3, 2, 2, generator=g), size=(32, 40), mode="nearest")
+    wts = torch.randn((3, 32, 40), generator=g)
+    scorer = FunctionScorer(lambda t: (t * wts).sum((1, 2, 3))[:, None])
+    # 0.01 * 32 * 40 = 12.8 -> 13; the default 50 / 224² of 1280 positions is 1.28 -> 1; 0 -> 1.
+    for share, want in ((0.01, 13), (50 / 224 ** 2, 1), (0.0, 1)):
+        calls.clear()
+        m = XRAI(n_steps=2, baselines="zero", scales=(300.0,), min_pixel_diff=share)
+        out = m.attribute(scorer, x, ClassTarget(0))
+        assert out.dtype == torch.float32 and out.shape == (2, 32, 40)
+        assert calls[0::2] == [("masks", (300,), pytest.approx(float(x[i].mean()))) for i in range(2)]
+        assert calls[1::2] == [("greedy", want)] * 2
+        base = m.base_attribution(scorer, x, ClassTarget(0))
+        for i in range(2):
+            ref = real_greedy(base[i], masks(x[i], (300,)), want)[0].float()
+            torch.testing.assert_close(out[i], ref)
+        calls.clear()
+
+
+def test_xrai_options_and_flags():
+    from vlx.attribute.xrai import SCALES
+    from vlx.errors import UsageError
+    from vlx.registry import METHODS
+
+    m = METHODS.create("xrai")
+    assert isinstance(m, XRAI) and m.name == "xrai" and m.signed and m.needs_gradients and not m.needs_layer
+    assert m.scales == SCALES == (50, 100, 150, 250, 500, 1200)           # the paper's six scales
+    assert m.baselines == "minmax" and m.min_pixel_diff == pytest.approx(50 / 224 ** 2)
+    assert m.ig.n_steps == 32 and m.ig.batch_size is None
+    m = XRAI(n_steps=3, batch_size=5, scales=[100.0, 200], min_pixel_diff=1)
+    assert m.scales == (100, 200) and all(type(s) is int for s in m.scales)
+    assert type(m.min_pixel_diff) is float and (m.ig.n_steps, m.ig.batch_size) == (3, 5)
+    with pytest.raises(UsageError, match=r"^unknown XRAI baselines 'black'; use minmax or zero$"):
+        XRAI(baselines="black")
