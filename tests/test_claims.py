@@ -5,6 +5,7 @@ The rejected sentences are the ones a user saw marked "verified" before the clai
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
@@ -182,3 +183,96 @@ def test_cached_scoring_equals_a_full_forward_per_candidate(tmp_path):
         want = lp[len(base) + k - 1:len(base) + len(ids) - 1].gather(1, full[0, len(base) + k:, None]).mean()
         assert abs(g - float(want)) < 1e-4, (c, g, float(want))
     assert len(set(round(g, 6) for g in got)) == 3            # the candidates are told apart
+
+
+# --- the names a text may use and their scores (claims.py, rule by rule) ------------------------
+
+def _described(labels=("tabby, tabby cat",), scores=(0.4,), colors=("brown",), text="", source="offline"):
+    return Region(
+        id=0, mask=np.zeros((2, 2), bool), bbox_xyxy=(0, 0, 1, 1), area_fraction=0.2, attribution_mass=0.5,
+        mean_attribution=0.1, position="centre", score_after_removal=0.3,
+        description=RegionDescription(labels, scores, colors, text, source))
+
+
+def test_measured_names_every_source_longest_first():
+    from vlx.verbalize.claims import measured_names
+
+    d = _described(labels=("tabby, tabby cat",), colors=("dark brown",), text="  a furry animal  ",
+                   source="vlm:SmolVLM")
+    s = dataclasses.replace(_sheet((d,)), other_label="tiger cat", group="feline")
+    names = measured_names(s, "Grad-CAM")
+    assert set(names) == {"EfficientNet-Lite0", "Grad-CAM", "gradcam", "Egyptian cat", "tiger cat",
+                          "tabby, tabby cat", "tabby cat", "tabby", "feline", "centre", "dark brown",
+                          "a furry animal", "SmolVLM"}
+    assert [len(n) for n in names] == sorted((len(n) for n in names), reverse=True)
+    assert len(names) == len(set(names))
+    # a sheet without the optional names
+    assert "feline" not in measured_names(_sheet(), "Grad-CAM")
+
+
+def test_a_longer_name_is_taken_out_before_a_shorter_one_inside_it():
+    s = _sheet((_described(labels=("tabby, tabby cat",)),))
+    # "tabby" first would leave "cat", which is not in the vocabulary
+    assert unsupported_words("The model reads it as tabby cat.", s, "Grad-CAM") == []
+    assert unsupported_words("The model reads it as TABBY Cat.", s, "Grad-CAM") == []
+
+
+def test_unsupported_words_in_text_order_once_lower_case_whole_names_only():
+    s = _sheet()
+    assert unsupported_words("Zebra and Wolf, zebra, WOLF, yak.", s, "Grad-CAM") == ["zebra", "wolf", "yak"]
+    # a name inside a longer word is not that name
+    assert unsupported_words("EfficientNet-Lite0s Grad-CAMx", s, "Grad-CAM") == ["efficientnet", "lite", "grad",
+                                                                                "camx"]
+    assert unsupported_words("Grad-CAM and Grad-CAM.", s, "Grad-CAM") == []
+    assert unsupported_words("", s, "Grad-CAM") == []
+
+
+def test_optional_names_are_measured_names():
+    d = _described(labels=("crane",), colors=("grey",), text="A bird on one leg.", source="vlm:SmolVLM")
+    s = dataclasses.replace(_sheet((d,)), other_label="espresso", group="feline")
+    text = ("Egyptian cat and not espresso; a feline. The model reads the centre as crane, mostly grey; "
+            "SmolVLM says A bird on one leg.")
+    assert unsupported_words(text, s, "Grad-CAM") == []
+    bare = _sheet((_described(labels=(), colors=(), text="", source="offline"),))
+    assert unsupported_words(text, bare, "Grad-CAM") == ["espresso", "feline", "crane", "grey", "smolvlm",
+                                                        "bird", "leg"]
+
+
+def test_named_scores_every_name_with_its_score():
+    from vlx.verbalize.claims import named_scores
+
+    d = _described(labels=("crane", "tabby, tabby cat"), scores=(0.31, 0.12))
+    s = dataclasses.replace(_sheet((d,)), other_label="tiger cat", other_score=0.09)
+    got = named_scores(s)
+    assert sorted(got) == sorted([("Egyptian cat", 0.79), ("Egyptian cat", 0.79), ("tiger cat", 0.09),
+                                  ("tiger cat", 0.09), ("tabby, tabby cat", 0.05), ("tabby cat", 0.05),
+                                  ("tabby", 0.05), ("crane", 0.31), ("tabby, tabby cat", 0.12),
+                                  ("tabby cat", 0.12), ("tabby", 0.12)])
+    assert [len(n) for n, _ in got] == sorted((len(n) for n, _ in got), reverse=True)
+    assert all(type(v) is float for _, v in got)
+    # a contrast class without its score gives no pair
+    s2 = dataclasses.replace(_sheet(()), other_label="espresso", other_score=None)
+    assert all(n != "espresso" for n, _ in named_scores(s2))
+    s3 = dataclasses.replace(_sheet(()), other_label=None, other_score=0.5)
+    assert sorted(named_scores(s3)) == sorted([("Egyptian cat", 0.79), ("Egyptian cat", 0.79),
+                                               ("tiger cat", 0.09), ("tabby, tabby cat", 0.05),
+                                               ("tabby cat", 0.05), ("tabby", 0.05)])
+
+
+@pytest.mark.parametrize("text, want", [
+    ("gives Egyptian cat 79%", [0.79, 0.79]),
+    ("gives Egyptian cat (79%", [0.79, 0.79]),
+    ("gives Egyptian cat ( 79%", [0.79, 0.79]),
+    ("gives EGYPTIAN CAT  79%", [0.79, 0.79]),
+    ("gives tabby cat 5%", [0.05]),
+    ("gives tabby 5%", [0.05]),
+    ("gives the tabby, 5%", []),                  # a comma after the name: not the name's number
+    ("gives Egyptian cats 79%", []),
+    ("gives xEgyptian cat 79%", []),
+    ("gives Egyptian cat at 79%", []),
+    ("79%", []),
+])
+def test_score_of_the_name_right_before_a_number(text, want):
+    from vlx.verbalize.claims import score_of_name_before
+
+    assert score_of_name_before(text, text.index("79%") if "79%" in text else text.index("5%"), _sheet()) == want
