@@ -740,3 +740,29 @@ def test_superpixel_regions_boundaries(monkeypatch):
     r = run(neg, coverage=1.0)
     assert len(r) == 1 and not r[0].mask[:4, :4].any() and r[0].mean_attribution == pytest.approx(2.0)
     assert r[0].position and r[0].bbox_xyxy == (4, 0, 8, 4)
+
+
+def test_select_masks_quality_zero_ties_and_iou_edges():
+    """A candidate whose quality is 0 has gain 0 and is never taken; ties among many candidates keep
+    their given order (a stable sort); IoU of single pixels and of masks that shrink to exactly half."""
+    from vlx.regions.select import mask_iou, select_masks
+
+    v = np.zeros((10, 10))
+    v[:4, :4] = 1.0
+    good = np.zeros((10, 10), bool)
+    good[:4, :4] = True
+    assert len(select_masks(good[None], v, np.array([1.0]), coverage=1.0)) == 1
+    assert select_masks(good[None], v, np.array([0.0]), coverage=1.0) == []
+    # 40 one-column candidates, two gain levels alternating: the best ones in column order
+    vv = np.tile([1.0, 3.0], 20)[None].repeat(4, 0)
+    cols = np.stack([np.eye(40, dtype=bool)[k][None].repeat(4, 0) for k in range(40)])
+    got = select_masks(cols, vv, coverage=1.0, max_regions=5, min_area=0.0)
+    assert [int(np.flatnonzero(m[0])[0]) for m in got] == [1, 3, 5, 7, 9]
+    # single pixels: IoU 1 with itself, 0 with another
+    px = np.zeros((2, 5, 5), bool)
+    px[0, 1, 1] = px[1, 3, 3] = True
+    np.testing.assert_array_equal(mask_iou(px, px), np.eye(2))
+    # every other column of a 256-wide mask: halved by area, each shrunk pixel is exactly 0.5: kept
+    half = np.zeros((1, 256, 256), bool)
+    half[0, :, ::2] = True
+    np.testing.assert_allclose(mask_iou(half, np.ones((1, 256, 256), bool)), [[1.0]], atol=1e-6)
