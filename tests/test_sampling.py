@@ -603,3 +603,25 @@ def test_tolerance_messages_and_smallest_block():
         S.Tolerance(0.1, block=0)
     t = S.Tolerance(0.1, block=1)
     assert t.due(0, 1) and t.due(1, 2)
+
+
+def test_shapley_mass_of_two_players_and_its_message():
+    assert torch.equal(S.shapley_mass(2), torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"^the Shapley kernel needs at least 2 players, not 1$"):
+        S.shapley_mass(1)
+
+
+def test_systematic_counts_one_draw_unnormalised_mass_and_seeds():
+    mass = torch.tensor([1.0, 0.0, 3.0], dtype=torch.float64)          # not normalised: 1/4, 0, 3/4
+    firsts = 0
+    for seed in range(40):
+        c = S.systematic_counts(mass, 1, torch.Generator().manual_seed(seed))
+        assert int(c.sum()) == 1 and int(c[1]) == 0
+        firsts += int(c[0])
+        c8 = S.systematic_counts(mass, 8, torch.Generator().manual_seed(seed))
+        assert torch.equal(c8, torch.tensor([2, 0, 6]))                  # exact: 8/4 and 3 * 8/4
+        again = S.systematic_counts(mass, 5, torch.Generator().manual_seed(seed))
+        assert torch.equal(again, S.systematic_counts(mass, 5, torch.Generator().manual_seed(seed)))
+    assert 2 <= firsts <= 20                                             # P(first) = 1/4 (expect 10)
+    assert S.systematic_counts(mass, 0, torch.Generator()).dtype == torch.long
+    assert S.blocked_design(mass, 0, 4, torch.Generator()).dtype == torch.long

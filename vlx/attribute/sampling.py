@@ -48,7 +48,7 @@ def shapley_mass(p: int) -> torch.Tensor:
         raise ValueError(f"the Shapley kernel needs at least 2 players, not {p}")
     k = torch.arange(p + 1, dtype=torch.float64)
     m = torch.zeros(p + 1, dtype=torch.float64)
-    m[1:p] = (p - 1) / (k[1:p] * (p - k[1:p]))
+    m[1:p] = 1 / (k[1:p] * (p - k[1:p]))                     # the constant p - 1 normalises away
     return m / m.sum()
 
 
