@@ -195,3 +195,124 @@ def test_mllm_occlusion_is_the_core_occlusion_and_tokens_share_passes(monkeypatc
     np.testing.assert_allclose(both[1].values, alone[0].values, atol=1e-6)
     p0 = float(ctx.model.answer_probability(ctx.inputs, 0, ctx.answer_ids[0])[0])
     assert both[0].details["probability"] == pytest.approx(p0, abs=1e-5)
+
+
+# -- the contract in vlx.attribute.base -----------------------------------------------------------
+
+def test_function_scorer_messages_defaults_and_layers():
+    from torch import nn
+
+    from vlx.attribute import base
+
+    fn = FunctionScorer(lambda x: x.flatten(1)[:, :3])
+    assert fn.batch_size == 8 and type(FunctionScorer(lambda x: x, batch_size=4.0).batch_size) is int
+    with pytest.raises(ValueError, match=r"^a score function must return \(B, K\) scores for B=2 inputs, got \(1, 3\)$"):
+        FunctionScorer(lambda x: x.flatten(1)[:1, :3]).logits(torch.ones(2, 1, 2, 2))
+    with pytest.raises(ValueError, match=r"got \(2, 2, 2\)$"):
+        FunctionScorer(lambda x: x[:, 0]).logits(torch.ones(2, 1, 2, 2))
+    assert fn.logits(torch.ones(2, 1, 2, 2)).shape == (2, 3)
+    with pytest.raises(UsageError, match=r"^this score function has no layers; layer methods \(CAMs\) need FunctionScorer\(layers=\.\.\.\)$"):
+        fn.layer()
+    a, b = nn.Linear(1, 1), nn.Linear(1, 1)
+    d = FunctionScorer(lambda x: x, layers={"a": a, "b": b})
+    for spec in (None, "", "auto"):
+        assert d.layer(spec) == ("a", a)
+    assert d.layer("b") == ("b", b)
+    with pytest.raises(UsageError, match=r"^unknown layer 'c'; choose one of: a, b\.$"):
+        d.layer("c")
+    seq = nn.Sequential(a, nn.Sequential(b))
+    m = FunctionScorer(lambda x: x, layers=seq)
+    assert m.layer("1.0")[1] is b
+    for spec in (None, "", "auto"):
+        with pytest.raises(UsageError, match=r"^name the layer to explain \(this score function has no default layer\)$"):
+            m.layer(spec)
+    assert base.AttributionMethod.needs_gradients and not base.AttributionMethod.needs_layer
+    assert not base.AttributionMethod.signed and base.AttributionMethod.name == ""
+    with pytest.raises(NotImplementedError):
+        base.AttributionMethod().attribute(fn, torch.ones(1, 1, 2, 2), ClassTarget(0))
+
+
+def test_function_scorer_players_tensor_callable_and_slic_of_the_rescaled_image():
+    from vlx.regions.superpixels import slic_segments
+
+    labels = torch.tensor([[0, 1], [1, 0]])
+    assert FunctionScorer(lambda x: x, players=labels).players(torch.ones(1, 3, 2, 2), 4) is labels
+    seen = []
+    cb = FunctionScorer(lambda x: x, players=lambda x, n: seen.append(n) or torch.zeros(2, 2, dtype=torch.long))
+    assert cb.players(torch.ones(1, 3, 2, 2), 7).shape == (2, 2) and seen == [7]
+    with pytest.raises(UsageError, match=r"^superpixel players need 3-channel inputs; pass FunctionScorer\(players=\.\.\.\)$"):
+        FunctionScorer(lambda x: x).players(torch.ones(1, 1, 4, 4), 4)
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(1, 3, 24, 20, generator=g) * 4 - 3                   # any range: rescaled to [0, 255]
+    v = x[0].double().numpy()
+    px = np.round((v - v.min()) / (v.max() - v.min()) * 255).astype(np.uint8).transpose(1, 2, 0)
+    got = FunctionScorer(lambda x: x).players(x, 6)
+    assert got.dtype == torch.int64
+    np.testing.assert_array_equal(got.numpy(), slic_segments(px, 6))
+
+
+def test_layer_names_resolve_layers_and_upsample():
+    from vlx.attribute.base import layer_names, resolve_layers, upsample
+
+    assert layer_names(None) == [] and layer_names("") == [] and layer_names(" a , ,b,") == ["a", "b"]
+
+    class M:
+        method_layers = {"fusedcam": "x,y"}
+
+        def layer(self, spec):
+            return ("L" + spec, None)
+
+    assert resolve_layers(M(), None) == "Lauto" and resolve_layers(M(), "auto", "gradcam") == "Lauto"
+    for spec in (None, "", "auto"):
+        assert resolve_layers(M(), spec, "fusedcam") == "Lx,Ly"
+    assert resolve_layers(M(), "p, q", "fusedcam") == "Lp,Lq"
+    assert resolve_layers(object.__new__(type("N", (), {"layer": M.layer})), None, "fusedcam") == "Lauto"
+    m = torch.tensor([[[0.0, 4.0], [8.0, 12.0]]], dtype=torch.float64)
+    assert upsample(m, (2, 2)) is m
+    # bilinear, half-pixel centres (align_corners=False): 1-D [a, b] -> [a, (3a+b)/4, (a+3b)/4, b]
+    r = np.array([[1, 0], [0.75, 0.25], [0.25, 0.75], [0, 1]])
+    got = upsample(m, (4, 4))
+    assert got.dtype == torch.float32 and got.shape == (1, 4, 4)
+    np.testing.assert_allclose(got[0].numpy(), r @ m[0].numpy() @ r.T, atol=1e-6)
+
+
+def test_attribute_fills_the_map_from_the_method_and_the_model():
+    from vlx.attribute.base import AttributionMethod, attribute
+    from vlx.types import ImageInput
+
+    class Model:
+        method_layers = {"planted": "deep"}
+
+        def layer(self, spec):
+            return ("blocks." + spec, None)
+
+        def to_input(self, image):
+            return torch.ones(1, 1, 2, 2)
+
+    class Planted(AttributionMethod):
+        name, needs_layer, signed = "planted", True, True
+
+        def attribute(self, model, x, target, layer=None):
+            self.seen = layer
+            self.last_info = [{"max_samples": 9, "stderr": np.float64(0.5), "n": 3}]
+            return torch.tensor([[[-1.0, 3.0], [5.0, 7.0]]], dtype=torch.float64, requires_grad=True) * 1
+
+    image = ImageInput(np.zeros((4, 4, 3), np.uint8))
+    meth = Planted()
+    amap = attribute(Model(), image, ClassTarget(2), meth)
+    assert meth.seen == "blocks.deep" and amap.layer == "blocks.deep" and amap.method == "planted"
+    assert amap.signed is True and amap.target == ClassTarget(2) and amap.seconds >= 0
+    assert amap.raw.dtype == np.float32 and amap.values.dtype == np.float32 and amap.values.shape == (4, 4)
+    np.testing.assert_array_equal(amap.raw, [[-1, 3], [5, 7]])
+    r = np.array([[1, 0], [0.75, 0.25], [0.25, 0.75], [0, 1]])
+    np.testing.assert_allclose(amap.values, r @ amap.raw @ r.T, atol=1e-6)
+    assert amap.sampling == {"max_samples": 9, "stderr": 0.5, "n": 3} and type(amap.sampling["stderr"]) is float
+    amap = attribute(Model(), image, ClassTarget(2), meth, layer="x")
+    assert amap.layer == "blocks.x"
+    Planted.needs_layer = False
+    assert attribute(Model(), image, ClassTarget(2), meth, layer="x").layer is None and meth.seen is None
+    meth.last_info = [{"n": 1}]
+    from vlx.attribute.base import sampling_info
+    assert sampling_info(meth) == {} and sampling_info(Planted()) == {}
+    meth.last_info = []
+    assert sampling_info(meth) == {}
