@@ -607,3 +607,53 @@ def test_cam_hooks_are_removed(models, method):
     opts = {"batch_size": 6} if method in ("scorecam", "ablationcam") else {}
     get_method(method, **opts).attribute(model, x, ClassTarget(0), "blocks.1")
     assert all(not m._forward_hooks for m in model.module.modules())
+
+
+def test_gradcampp_weights_by_hand():
+    # alpha = g^2 / (2 g^2 + sum(A) g^3), weight = sum(alpha * ReLU(g)) over positions.
+    # channel 0: sum(A) = 4; g = 1 -> 1 / (2 + 4) = 1/6; g = 0 -> alpha 0 (no 0/0) -> w = 1/6.
+    # channel 1: sum(A) = -2; g = 1 -> denominator 2 - 2 = 0 exactly: the guard divides by 1,
+    #   alpha = 1, weight 1 (finite, not inf); g = -1 -> ReLU(g) = 0 -> w = 1.
+    # channel 2: sum(A) = 2; g = -1 -> 0; g = 2 -> 4 / (8 + 16) = 1/6, times ReLU(2) -> w = 1/3.
+    acts = torch.tensor([[[[1.0, 3.0]], [[-1.0, -1.0]], [[2.0, 0.0]]]], dtype=torch.float64)
+    grads = torch.tensor([[[[1.0, 0.0]], [[1.0, -1.0]], [[-1.0, 2.0]]]], dtype=torch.float64)
+    w = get_method("gradcampp").weights(acts, grads)
+    assert torch.isfinite(w).all()
+    assert torch.allclose(w, torch.tensor([[1 / 6, 1.0, 1 / 3]], dtype=torch.float64), rtol=1e-12, atol=0)
+    # the map: ReLU(sum_c w_c A_c) = ReLU([1/6 - 1 + 2/3, 1/2 - 1 + 0]) = [0, 0]; flip channel 1's sign
+    m = get_method("gradcampp").combine(acts * torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)[:, None, None],
+                                         grads)
+    # channel 1 now has sum(A) = 2: g = 1 -> 1 / (2 + 2) = 1/4 -> w1 = 1/4; map = [1/6 + 1/4 + 2/3, 1/2 + 1/4]
+    assert torch.allclose(m, torch.tensor([[[1 / 6 + 1 / 4 + 2 / 3, 1 / 2 + 1 / 4]]], dtype=torch.float64),
+                          rtol=1e-12, atol=0)
+
+
+def test_gradcampp_weights_by_hand():
+    # channel 0: A = [1, 2, 0], g = [1, 2, 0], sum(A) = 3: alpha = 1/(2 + 3) = 0.2 and
+    # 4/(8 + 24) = 0.125, and 0 where g = 0: w = 0.2*1 + 0.125*2 = 0.45.
+    # channel 1: A = [1, 1, 1], g = [-1, 1, 1]: the negative gradient counts 0 (ReLU), alpha = 0.2
+    # at the other two: w = 0.4.
+    acts = torch.tensor([[[[1.0, 2.0, 0.0]], [[1.0, 1.0, 1.0]]]], dtype=torch.float64)
+    grads = torch.tensor([[[[1.0, 2.0, 0.0]], [[-1.0, 1.0, 1.0]]]], dtype=torch.float64)
+    w = get_method("gradcampp").weights(acts, grads)
+    assert torch.allclose(w, torch.tensor([[0.45, 0.4]], dtype=torch.float64), rtol=1e-12, atol=0)
+
+
+def test_forward_cam_options_and_ties():
+    m = get_method("scorecam", batch_size="4", channels="2", rank="mass", weights="channel_softmax")
+    assert (m.batch_size, m.channels, m.rank, m.weights_mode) == (4, 2, "mass", "channel_softmax")
+    assert m.options == {"batch_size": "4", "channels": "2", "rank": "mass", "weights": "channel_softmax"}
+    a = get_method("ablationcam")
+    assert (a.batch_size, a.channels, a.rank) == (None, None, "gradient")
+    assert a.options == {"batch_size": None, "channels": None, "rank": "gradient"}
+    assert get_method("scorecam").weights_mode == "probability"
+    # rank="mass" with tied masses: ties go to the lower channel index; negative parts do not count
+    # (channel masses 1, 3, 3, 3, 0, 3: channel 5 is 5 - 2 = 3 if negatives counted, but 5 alone).
+    planes = [[1.0, 0.0], [3.0, 0.0], [1.5, 1.5], [3.0, 0.0], [0.0, -4.0], [5.0, -2.0]]
+    acts = torch.tensor(planes)[None, :, None, :].repeat(2, 1, 1, 1)
+    acts[1, 0, 0, 0] = 9.0                                  # the second image: channel 0 first
+    chosen, grads = get_method("ablationcam", channels=2, rank="mass").selected(None, None, None, None, acts)
+    assert grads is None
+    assert chosen.tolist() == [[1, 5], [0, 5]]
+    chosen, _ = get_method("ablationcam", channels=4, rank="mass").selected(None, None, None, None, acts)
+    assert chosen.tolist() == [[1, 2, 3, 5], [0, 1, 2, 5]]
