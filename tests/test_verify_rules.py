@@ -317,3 +317,11 @@ def test_a_missing_explained_class_rejects():
     # any synonym of the explained class names it, in any case
     s = dataclasses.replace(_sheet(), target_label="tabby, tabby cat", target_score=0.05)
     assert verify("EfficientNet-Lite0 predicts Tabby Cat (5%) and Egyptian cat (79%).", s).status == "verified"
+
+
+def test_is_top():
+    assert _sheet().is_top and not _sheet(score=0.3, top=5).is_top
+    empty = dataclasses.replace(_sheet(), prediction=Prediction((), (), ()))
+    assert empty.is_top
+    # with no prediction, a stated confidence is the explained class's
+    assert verify("EfficientNet-Lite0 predicts Egyptian cat with a probability of 79%.", empty).status == "verified"
