@@ -609,7 +609,7 @@ def test_cam_hooks_are_removed(models, method):
     assert all(not m._forward_hooks for m in model.module.modules())
 
 
-def test_gradcampp_weights_by_hand():
+def test_gradcampp_weights_guards_by_hand():
     # alpha = g^2 / (2 g^2 + sum(A) g^3), weight = sum(alpha * ReLU(g)) over positions.
     # channel 0: sum(A) = 4; g = 1 -> 1 / (2 + 4) = 1/6; g = 0 -> alpha 0 (no 0/0) -> w = 1/6.
     # channel 1: sum(A) = -2; g = 1 -> denominator 2 - 2 = 0 exactly: the guard divides by 1,
