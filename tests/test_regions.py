@@ -766,3 +766,15 @@ def test_select_masks_quality_zero_ties_and_iou_edges():
     half = np.zeros((1, 256, 256), bool)
     half[0, :, ::2] = True
     np.testing.assert_allclose(mask_iou(half, np.ones((1, 256, 256), bool)), [[1.0]], atol=1e-6)
+
+
+def test_felzenszwalb_min_size_is_at_least_4_px():
+    """A 16 × 16 image with 64 segments asks for 1-px segments; the minimum size stays 4 px."""
+    from skimage.segmentation import felzenszwalb
+
+    from vlx.regions.superpixels import superpixel_labels
+
+    px = np.random.default_rng(6).integers(0, 255, (16, 16, 3)).astype(np.uint8)
+    want = felzenszwalb(px, scale=1.0, sigma=0.8, min_size=4, channel_axis=-1)
+    np.testing.assert_array_equal(superpixel_labels(px, "felzenszwalb", 64), want)
+    assert not np.array_equal(want, felzenszwalb(px, scale=1.0, sigma=0.8, min_size=5, channel_axis=-1))
