@@ -77,3 +77,30 @@ def test_top_rankings_and_relevance_by_numpy():
     got = arc_relevance(torch.tensor(big), torch.tensor([0, 1, 2]), 3).numpy()
     np.testing.assert_allclose(got, [_rbo_ext(list(o[j, :50]), list(o[3, :50]), 0.9) for j in range(3)],
                                rtol=1e-6, atol=1e-7)
+
+
+def test_top_rankings_any_leading_shape():
+    rng = np.random.default_rng(3)
+    one = rng.normal(size=7).astype(np.float32)                       # (V,)
+    np.testing.assert_array_equal(top_rankings(torch.tensor(one), 3).numpy(), np.argsort(-one)[:3])
+    np.testing.assert_array_equal(top_rankings(torch.tensor(one), 9).numpy(), np.argsort(-one))
+    three = rng.normal(size=(2, 3, 5)).astype(np.float32)             # (..., V) with two leading dims
+    np.testing.assert_array_equal(top_rankings(torch.tensor(three), 4).numpy(), np.argsort(-three, -1)[..., :4])
+
+
+def test_rbo_deep_rankings_in_double_precision():
+    # p = 0.999 at depth 1000: rounding p to float32 before p^d would move the result by ~1e-5
+    rng = np.random.default_rng(4)
+    k, p = 1000, 0.999
+    a = rng.permutation(1200)[:k]
+    b = np.r_[a[:300], rng.permutation(a[300:])]
+    got = float(rbo(torch.tensor(a), torch.tensor(b), p=p))
+    seen_a, seen_b, x, s = set(), set(), 0, 0.0
+    for d in range(1, k + 1):               # incremental overlap X_d, float64
+        u, v = int(a[d - 1]), int(b[d - 1])
+        x += (u in seen_b) + (v in seen_a) + (u == v)
+        seen_a.add(u)
+        seen_b.add(v)
+        s += x / d * p ** d
+    want = x / k * p ** k + (1 - p) / p * s
+    assert got == pytest.approx(want, rel=5e-7)
