@@ -594,10 +594,15 @@ def test_xgradcam_weights_and_minmax_by_hand():
     grads = torch.tensor([[[[2.0, -1.0]], [[3.0, 1.0]]]], dtype=torch.float64)
     w = get_method("xgradcam").weights(acts, grads)
     assert torch.allclose(w, torch.tensor([[-0.25, 4e7]], dtype=torch.float64), rtol=1e-12, atol=0)
+    # |sum(A)| <= EPS, at the boundary and negative: still replaced by +EPS, so -1e-7 * 1 / 1e-7 = -1
+    w = get_method("xgradcam").weights(torch.full((1, 1, 1, 1), -1e-7, dtype=torch.float64),
+                                       torch.ones((1, 1, 1, 1), dtype=torch.float64))
+    assert torch.allclose(w, torch.tensor([[-1.0]], dtype=torch.float64), rtol=1e-12, atol=0)
     # min-max per plane; a constant plane becomes 0 (not NaN)
-    a = torch.tensor([[[[1.0, 3.0], [2.0, 5.0]], [[7.0, 7.0], [7.0, 7.0]]]])
+    a = torch.tensor([[[[1.0, 3.0], [2.0, 5.0]], [[7.0, 7.0], [7.0, 7.0]], [[0.5, 0.25], [0.0, 0.125]]]])
     out = _minmax(a)
-    assert torch.equal(out, torch.tensor([[[[0.0, 0.5], [0.25, 1.0]], [[0.0, 0.0], [0.0, 0.0]]]]))
+    assert torch.equal(out, torch.tensor([[[[0.0, 0.5], [0.25, 1.0]], [[0.0, 0.0], [0.0, 0.0]],
+                                           [[1.0, 0.5], [0.0, 0.25]]]]))
 
 
 @pytest.mark.parametrize("method", ["gradcam", "eigencam", "scorecam", "ablationcam"])
