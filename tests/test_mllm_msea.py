@@ -22,8 +22,8 @@ PROB_CANVAS = {0: 0.1, 1: 0.3}   # the 0.75 canvas has the original's size: told
 
 
 class _Inputs:
-    def __init__(self, image):
-        self.image = image
+    def __init__(self, image, question="", prefill=""):
+        self.image, self.question, self.prefill = image, question, prefill
         self.image_positions = torch.arange(image.size_hw[0] * image.size_hw[1] // 2)
         self.prompt_len = 3
 
@@ -33,17 +33,19 @@ class _Inputs:
 
 class _Model:
     def prepare(self, image, question, prefill=""):
-        return _Inputs(image)
+        return _Inputs(image, question, prefill)
 
     def decode_tokens(self, ids):
         return [f"<{i}>" for i in ids]
 
     def view_for_scale(self, image, s):
+        assert image.size_hw == (H, W)                  # the original image is what gets rescaled
         (vh, vw), box = VIEWS[s]
         return ImageInput(np.full((vh, vw, 3), 7 if s == 0.75 else 0, np.uint8)), box
 
     def answer_probability(self, inputs, t, tid):
         assert tid == [11, 12][t]
+        assert (inputs.question, inputs.prefill) == ("q?", "It is")   # every view keeps the prompt
         px = inputs.image.pixels
         p = PROB_CANVAS[t] if px[0, 0, 0] == 7 else PROB[(*px.shape[:2], t)]
         return torch.tensor([p])
@@ -100,7 +102,8 @@ def _prob(scale, t):
 def ctx(monkeypatch):
     clock = iter(range(1000))
     monkeypatch.setattr(msea_mod.time, "perf_counter", lambda: float(next(clock)))  # each scale: 1 "s"
-    return AnswerContext(_Model(), ImageInput(np.zeros((H, W, 3), np.uint8)), "q?", answer_ids=[11, 12])
+    return AnswerContext(_Model(), ImageInput(np.zeros((H, W, 3), np.uint8)), "q?", answer_ids=[11, 12],
+                         prefill="It is")
 
 
 def test_bilinear_helper_is_torch_bilinear():
@@ -177,3 +180,22 @@ def test_default_scales(ctx):
 def test_bad_options(ctx, kw, msg):
     with pytest.raises(ValueError, match=msg):
         msea(ctx, _Method(False), [0], **kw)
+
+
+def test_weights_below_one_and_float32_weights(ctx):
+    m = msea(ctx, _Method(False), [0], (1.0, 0.5), "weighted", weights=(0.1, 0.3))[0]
+    np.testing.assert_allclose(m.values, 0.25 * _expected(1.0, 0, False) + 0.75 * _expected(0.5, 0, False),
+                               rtol=1e-5, atol=1e-6)
+    w32 = np.array([0.1, 0.2], np.float32)                  # normalised in float64
+    m = msea(ctx, _Method(False), [0], (1.0, 0.5), "weighted", weights=w32)[0]
+    assert [d["weight"] for d in m.details["scales"]] == [float(w32[0]) / (float(w32[0]) + float(w32[1])),
+                                                           float(w32[1]) / (float(w32[0]) + float(w32[1]))]
+
+
+def test_small_maps_are_normalised_too(ctx):
+    class Small(_Method):
+        def explain(self, c, tokens):
+            return [AnswerMap(m.tokens, "", "s", m.values * 0.05, m.raw, m.signed) for m in super().explain(c, tokens)]
+    scales = (1.0, 0.75, 0.5)
+    m = msea(ctx, Small(False), [1], scales)[0]
+    np.testing.assert_allclose(m.values, np.mean([_expected(s, 1, False) for s in scales], 0), rtol=1e-5, atol=1e-6)
