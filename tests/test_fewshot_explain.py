@@ -45,6 +45,10 @@ class GridModel:
         self.supports_level_weights = True
         self.level_sensitive = level_sensitive
 
+    def to_input(self, images):
+        return torch.stack([torch.from_numpy(np.asarray(a, np.float32)).permute(2, 0, 1)[:, :8, :8] / 255
+                            for a in images])
+
     def forward(self, query, support, masks, level_weights=None):
         b = support.shape[0]
         lw = torch.ones(2) if level_weights is None or not self.level_sensitive else level_weights.float()
@@ -213,3 +217,54 @@ def test_explain_support_default_method_and_non_finite(monkeypatch):
     monkeypatch.setitem(FEWSHOT_EXPLAINERS._items, "nanx", bad)
     with pytest.raises(FloatingPointError, match=r"^nanx produced non-finite attributions$"):
         explain_support(model, None, None, None, "nanx", inputs=inp)
+
+
+@pytest.mark.parametrize("variant", ["unmasked", "masked", "signed"])
+@pytest.mark.parametrize("combine", ["mean", "ablation"])
+def test_affinity_explainer_built_directly(variant, combine):
+    # built here (not taken from the registry, filled at import): the parts, combined in numpy
+    model = GridModel(seed=4)
+    roi = np.zeros((6, 6), bool)
+    roi[2:6, 0:4] = True
+    masks = np.zeros((K, 8, 8), np.float32)
+    masks[0, 1:5, 2:7] = 1
+    masks[1, 3:8, 0:4] = 1
+    inp = _inputs(roi, masks)
+    per = level_contributions(model, inp).numpy().astype(np.float64)
+    w = ablation_weights(model, inp).numpy().astype(np.float64) if combine == "ablation" else np.array([0.5, 0.5])
+    assert combine == "mean" or abs(w[0] - 0.5) > 0.05
+    base = (per * w[:, None, None, None]).sum(0)
+    blur = np.stack([gaussian_filter(x.astype(np.float64), 0.5, mode="nearest", truncate=4.0) for x in masks])
+    want = {"unmasked": base, "masked": base * blur, "signed": base * (2 * blur - 1)}[variant]
+    maps, signed, info = affinity_explainer(variant, combine)(model, inp, 0)
+    np.testing.assert_allclose(maps.numpy(), want, rtol=1e-4, atol=1e-9)
+    assert signed is (variant == "signed")
+    assert info == {"level_weights": pytest.approx(tuple(w))}
+    assert all(type(x) is float for x in info["level_weights"])
+
+
+def test_shot_shares_total_below_one_and_many_shots_blur():
+    raw = np.array([[[0.1, -0.5]], [[0.3, 0.0]]], np.float32)
+    np.testing.assert_allclose(SupportAttribution((), raw, "x", True, 0.0).shot_shares(), [0.25, 0.75], rtol=1e-6)
+    m = (np.random.default_rng(5).random((30, 4, 4)) < 0.5).astype(np.float32)   # 30 shots of 4 x 4: sigma 0.5
+    got = blurred_masks(SimpleNamespace(masks=torch.from_numpy(m)[None])).numpy()
+    want = np.stack([gaussian_filter(x.astype(np.float64), 0.5, mode="nearest", truncate=4.0) for x in m])
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_explain_support_default_roi_is_the_prediction():
+    model = GridModel(seed=6)
+    rng = np.random.default_rng(6)
+    q = rng.integers(0, 255, (6, 6, 3)).astype(np.uint8)
+    sup = [rng.integers(0, 255, (8, 8, 3)).astype(np.uint8) for _ in range(K)]
+    masks = [np.pad(np.ones((4, 4), bool), 2), np.pad(np.ones((2, 6), bool), ((3, 3), (1, 1)))]
+    pred = (model.g[0] + model.g[1]) > 0
+    assert 0 < pred.sum() < 36
+    a = explain_support(model, q, sup, masks, "affinity")
+    b = explain_support(model, q, sup, masks, "affinity", roi=pred)
+    c = explain_support(model, q, sup, masks, "affinity", roi="image")
+    np.testing.assert_allclose(a.raw, b.raw, rtol=1e-6, atol=1e-12)
+    assert np.abs(a.raw - c.raw).max() > 1e-6 * np.abs(a.raw).max()
+    r0 = explain_support(model, q, sup, masks, "random")
+    np.testing.assert_array_equal(r0.raw, explain_support(model, q, sup, masks, "random", seed=0).raw)
+    assert not np.array_equal(r0.raw, explain_support(model, q, sup, masks, "random", seed=1).raw)
