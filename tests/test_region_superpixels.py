@@ -1,0 +1,161 @@
+"""Superpixel regions: skimage's SLIC and Felzenszwalb called as documented on the shrunk copy, the
+options users pass, and the selection rule (fewest superpixels by mass, 8-connected parts) written again."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vlx.image import from_array
+from vlx.types import AttributionMap, ClassTarget
+
+# -- superpixels: skimage called as documented, and the selection rule written again ---------------
+
+def test_superpixel_labels_are_skimage_on_a_copy_at_most_320_px():
+    from skimage.segmentation import felzenszwalb, slic
+    from skimage.transform import resize
+
+    from vlx.regions.superpixels import MAX_SIDE, superpixel_labels
+
+    assert MAX_SIDE == 320
+    rng = np.random.default_rng(4)
+    small = (np.kron(rng.integers(0, 255, (6, 8, 3)), np.ones((8, 8, 1))) + rng.integers(0, 20, (48, 64, 3)))
+    small = small.clip(0, 255).astype(np.uint8)
+    got = superpixel_labels(small, "slic", 12)
+    assert got.dtype == np.int32 and got.shape == (48, 64)
+    np.testing.assert_array_equal(got, slic(small, n_segments=12, compactness=10.0, start_label=0, channel_axis=-1))
+    got = superpixel_labels(small, "felzenszwalb", 12)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, felzenszwalb(small, scale=48 * 64 / 48.0, sigma=0.8, min_size=64,
+                                                    channel_axis=-1))
+    # 330 × 660: shrunk to 160 × 320 (round(330 / 2.0625) = 160), labelled, resized back by nearest
+    big = np.kron(small[:, :, :], np.ones((7, 11, 1)))[:330, :660].astype(np.uint8)
+    big = np.concatenate([big, big[:, :1].repeat(660 - big.shape[1], 1)], 1) if big.shape[1] < 660 else big
+    assert big.shape == (330, 660, 3)
+    shrunk = resize(big, (160, 320), anti_aliasing=True, preserve_range=True).astype(np.uint8)
+    want = resize(slic(shrunk, n_segments=20, compactness=10.0, start_label=0, channel_axis=-1), (330, 660),
+                  order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
+    got = superpixel_labels(big, "slic", 20)
+    assert got.dtype == np.int32 and got.shape == (330, 660)
+    np.testing.assert_array_equal(got, want)
+    fz = felzenszwalb(shrunk, scale=160 * 320 / 80.0, sigma=0.8, min_size=160 * 320 // 80, channel_axis=-1)
+    want = resize(fz, (330, 660), order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
+    np.testing.assert_array_equal(superpixel_labels(big, "felzenszwalb", 20), want)
+    with pytest.raises(ValueError, match=r"^unknown superpixel algorithm 'quick'; use slic or felzenszwalb$"):
+        superpixel_labels(small, "quick")
+
+
+def test_superpixel_regions_options_are_checked():
+    from vlx.regions.superpixels import FelzenszwalbRegions, SuperpixelRegions
+
+    for bad in (0.0, -0.1, 1.01):
+        with pytest.raises(ValueError, match=r"^coverage must be in \(0, 1\]$"):
+            SuperpixelRegions(coverage=bad)
+    with pytest.raises(ValueError, match=r"^unknown superpixel algorithm 'sam'; use slic or felzenszwalb$"):
+        SuperpixelRegions(algorithm="sam")
+    s = SuperpixelRegions()
+    assert (s.n_segments, s.coverage, s.max_regions, s.min_area, s.algorithm) == (64, 0.5, 5, 0.005, "slic")
+    f = FelzenszwalbRegions(n_segments=9, coverage=1.0, max_regions=2, min_area=0.1)
+    assert (f.n_segments, f.coverage, f.max_regions, f.min_area, f.algorithm) == (9, 1.0, 2, 0.1, "felzenszwalb")
+    assert SuperpixelRegions.name == "superpixels" and FelzenszwalbRegions.name == "felzenszwalb"
+
+
+def _superpixel_reference(segs, values, coverage, max_regions, min_area):
+    """The module docstring written again: the fewest superpixels by mass holding ``coverage`` of the
+    positive attribution, split into 8-connected components (scipy), small ones dropped, by mass."""
+    from scipy.ndimage import label
+
+    pos = np.clip(values, 0, None).astype(float)
+    total = pos.sum()
+    if total <= 0:
+        return []
+    ids = np.unique(segs)
+    mass = {int(s): pos[segs == s].sum() for s in ids}
+    chosen, acc = [], 0.0
+    for s in sorted(ids, key=lambda s: (-mass[int(s)], s)):
+        if mass[int(s)] <= 0 or acc >= coverage * total - 1e-9:
+            break
+        chosen.append(s)
+        acc += mass[int(s)]
+    comps, n = label(np.isin(segs, chosen), structure=np.ones((3, 3)))
+    out = []
+    for c in range(1, n + 1):
+        m = comps == c
+        if m.mean() >= min_area:
+            out.append((pos[m].sum() / total, m))
+    out.sort(key=lambda t: -t[0])
+    return out[:max_regions]
+
+
+def test_superpixel_regions_match_the_reference(monkeypatch):
+    import vlx.regions.superpixels as sp
+
+    # planted labels: a 6 × 8 grid of 8 × 8 cells (ids in reading order), one cell split off diagonally
+    segs = np.kron(np.arange(48).reshape(6, 8), np.ones((8, 8), int)).astype(np.int32)
+    monkeypatch.setattr(sp, "superpixel_labels", lambda px, algorithm, n: segs)
+    image = from_array(np.zeros((48, 64, 3), np.uint8))
+    rng = np.random.default_rng(5)
+    for trial in range(30):
+        cell = rng.normal(size=(6, 8)) + (rng.random((6, 8)) < 0.3) * 2.0
+        values = np.kron(cell, np.ones((8, 8))) + 0.01 * rng.normal(size=(48, 64))
+        opts = dict(coverage=float(rng.choice([0.2, 0.5, 0.8, 1.0])), max_regions=int(rng.integers(1, 6)),
+                    min_area=float(rng.choice([0.0, 1 / 48, 0.03])))
+        got = sp.SuperpixelRegions(**opts).regions(image, AttributionMap(values, values, "t", ClassTarget(0)))
+        want = _superpixel_reference(segs, values, **opts)
+        assert len(got) == len(want), (trial, opts)
+        for i, (r, (share, m)) in enumerate(zip(got, want)):
+            np.testing.assert_array_equal(r.mask, m)
+            assert r.id == i and r.source == "superpixel"
+            assert r.attribution_mass == pytest.approx(share, rel=1e-9)
+            assert r.area_fraction == pytest.approx(m.mean(), rel=1e-12)
+            assert r.mean_attribution == pytest.approx(values[m].mean(), rel=1e-9)
+            ys, xs = np.nonzero(m)
+            assert tuple(r.bbox_xyxy) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+
+
+def test_superpixel_regions_boundaries(monkeypatch):
+    import vlx.regions.superpixels as sp
+
+    segs = np.kron(np.arange(16).reshape(4, 4), np.ones((4, 4), int)).astype(np.int32)   # 16 cells of 16 px
+    monkeypatch.setattr(sp, "superpixel_labels", lambda px, algorithm, n: segs)
+    image = from_array(np.zeros((16, 16, 3), np.uint8))
+
+    def run(cells, **kw):
+        v = np.kron(np.asarray(cells, float).reshape(4, 4), np.ones((4, 4)))
+        return sp.SuperpixelRegions(**kw).regions(image, AttributionMap(v, v, "t", ClassTarget(0)))
+
+    # masses 4, 3, 2, 1 in four corners (disconnected): coverage exactly 0.7 = (4 + 3) / 10 stops at two
+    corners = [4, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 1]
+    assert [r.attribution_mass for r in run(corners, coverage=0.7)] == pytest.approx([0.4, 0.3])
+    assert len(run(corners, coverage=0.71)) == 3
+    assert len(run(corners, coverage=1.0)) == 4 and len(run(corners, coverage=1.0, max_regions=3)) == 3
+    # zero-mass cells are never taken, even when coverage asks for all of it (ties keep label order)
+    r = run(corners, coverage=1.0)
+    assert sum(int(x.mask.sum()) for x in r) == 64 and [int(x.mask[0, 0]) for x in r] == [1, 0, 0, 0]
+    # a region of exactly min_area (16 / 256) is kept, one just above is dropped
+    assert len(run(corners, coverage=1.0, min_area=1 / 16)) == 4
+    assert len(run(corners, coverage=1.0, min_area=1 / 16 + 1e-9)) == 0
+    # diagonal neighbours join (8-connectivity); the order is by mass, not by position
+    diag = [1, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    r = run(diag, coverage=1.0)
+    assert len(r) == 1 and r[0].area_fraction == pytest.approx(2 / 16) and r[0].attribution_mass == pytest.approx(1.0)
+    two = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3]
+    assert [x.attribution_mass for x in run(two, coverage=1.0)] == pytest.approx([0.75, 0.25])
+    # a map with no positive part has no regions; a negative cell is never part of one
+    assert run([-1] * 16) == [] and run([0] * 16) == []
+    neg = [-1, 2, 0, 0] + [0] * 12
+    r = run(neg, coverage=1.0)
+    assert len(r) == 1 and not r[0].mask[:4, :4].any() and r[0].mean_attribution == pytest.approx(2.0)
+    assert r[0].position and r[0].bbox_xyxy == (4, 0, 8, 4)
+
+
+def test_felzenszwalb_min_size_is_at_least_4_px():
+    """A 16 × 16 image with 64 segments asks for 1-px segments; the minimum size stays 4 px."""
+    from skimage.segmentation import felzenszwalb
+
+    from vlx.regions.superpixels import superpixel_labels
+
+    px = np.random.default_rng(6).integers(0, 255, (16, 16, 3)).astype(np.uint8)
+    want = felzenszwalb(px, scale=1.0, sigma=0.8, min_size=4, channel_axis=-1)
+    np.testing.assert_array_equal(superpixel_labels(px, "felzenszwalb", 64), want)
+    assert not np.array_equal(want, felzenszwalb(px, scale=1.0, sigma=0.8, min_size=5, channel_axis=-1))
