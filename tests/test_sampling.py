@@ -625,3 +625,17 @@ def test_systematic_counts_one_draw_unnormalised_mass_and_seeds():
     assert 2 <= firsts <= 20                                             # P(first) = 1/4 (expect 10)
     assert S.systematic_counts(mass, 0, torch.Generator()).dtype == torch.long
     assert S.blocked_design(mass, 0, 4, torch.Generator()).dtype == torch.long
+
+
+def test_middle_class_pairs_of_an_even_game_follow_the_kernel():
+    # p = 4: the middle class holds C(4, 2) / 2 = 3 pairs; 5 pairs split 8/11 : 3/11 between the
+    # classes {1, 3} and {2}, each class floor or ceil of its share, no pair twice.
+    p, n = 4, 10
+    mass = S.shapley_mass(p)
+    for seed in range(20):
+        z = S.coalition_design(mass, n, torch.Generator().manual_seed(seed))
+        assert z.shape == (n, p) and bool((z[0::2] + z[1::2] == 1).all())
+        first = z[0::2]
+        mid = int((first.sum(1) == 2).sum())
+        assert 1 <= mid <= 2, (seed, mid)                               # 5 * 3/11 = 1.36
+        assert len({tuple(r.tolist()) for r in z}) == n
