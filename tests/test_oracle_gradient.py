@@ -351,3 +351,21 @@ def test_smoothgrad_options(models):
     finally:
         model.batch_size = old
     assert torch.equal(a, b)
+
+
+def test_integrated_gradients_accumulate_in_float32_whatever_the_default_dtype(models):
+    # The running sum is float32 by choice, not by torch's default dtype: under a float64 default
+    # IG still runs and gives the same float32 map as under the usual float32 default.
+    key = KINDS[0]
+    model = models[key]
+    x = inputs(seed=1)
+    ig = get_method("integrated_gradients", n_steps=8)
+    ref = ig.attribute(model, x, ClassTarget(TARGETS))
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        out = ig.attribute(model, x, ClassTarget(TARGETS))
+    finally:
+        torch.set_default_dtype(old)
+    assert out.dtype == torch.float32
+    assert torch.equal(out, ref)
