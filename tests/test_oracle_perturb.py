@@ -349,7 +349,7 @@ def test_xrai_segments_match_an_independent_felzenszwalb_pipeline():
 
     g = torch.Generator().manual_seed(0)
     x = torch.rand(3, 4, 4, generator=g)
-    x = torch.nn.functional.interpolate(x[None], size=(56, 32), mode="nearest")[0] * 3 - 5   # not in [0, 1]
+    x = torch.nn.functional.interpolate(x[None], size=(56, 32), mode="nearest")[0] * 0.6 - 0.3   # range < 1
     got = felzenszwalb_masks(x, (100, 500))
     assert got.dtype == torch.bool and got.shape[1:] == (56, 32)
     np.testing.assert_array_equal(got.numpy(), felzenszwalb_reference(x, (100, 500)))
@@ -457,3 +457,15 @@ def test_xrai_options_and_flags():
     assert type(m.min_pixel_diff) is float and (m.ig.n_steps, m.ig.batch_size) == (3, 5)
     with pytest.raises(UsageError, match=r"^unknown XRAI baselines 'black'; use minmax or zero$"):
         XRAI(baselines="black")
+    with pytest.raises(UsageError, match="has no option 'n_step'"):
+        XRAI(n_step=3)
+    assert XRAI(n_steps=3, scales=(7,)).options == {"n_steps": 3, "batch_size": None, "baselines": "minmax",
+                                                    "scales": (7,), "min_pixel_diff": 50 / 224 ** 2}
+
+
+def test_xrai_minmax_ig_runs_in_the_models_batch_size():
+    rows = []
+    wts = torch.randn((3, 4, 4), generator=torch.Generator().manual_seed(0))
+    scorer = FunctionScorer(lambda t: rows.append(len(t)) or (t * wts).sum((1, 2, 3))[:, None], batch_size=3)
+    XRAI(n_steps=8).base_attribution(scorer, torch.rand(1, 3, 4, 4), ClassTarget(0))
+    assert max(rows) == 3 and sum(rows) == 2 * (8 + 2)      # two baselines: eight nodes and both ends each
