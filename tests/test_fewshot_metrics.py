@@ -221,3 +221,109 @@ def test_fewshot_metrics_results(ep, with_gt):
     assert d[0].details["measure"] == "probability" and d[0].details["steps"] == 75
     y = _ref_curve(model, inp, attr.raw, "deletion", 75, "probability", None)
     assert d[0].value == pytest.approx((y.sum() - y[0] / 2 - y[-1] / 2) / 75, rel=1e-5)
+
+
+class CountModel:
+    """Query foreground at position q (of 144) iff more than q support-mask pixels are kept: the
+    prediction covers exactly as many query pixels as pixels kept (up to 128), so against an
+    all-foreground reference the IoU is (kept count) / 144."""
+
+    name, levels, input_size, supports_level_weights = "count", ("l0",), NS_HW, False
+    device = torch.device("cpu")
+
+    def __init__(self):
+        self.calls = []
+
+    def forward(self, query, support, support_masks, level_weights=None):
+        b = support.shape[0]
+        self.calls.append(b)
+        c = support_masks.reshape(b, -1).sum(1)
+        fg = (c[:, None] - torch.arange(144).float() - 0.5).view(b, 12, 12) + 0 * query.sum()
+        return FewShotOutput(torch.stack([torch.zeros_like(fg), fg], 1), [], [], [], [])
+
+
+def _count_inputs():
+    return EpisodeInputs(torch.zeros(1, 3, 12, 12), torch.rand(1, K, 3, *NS_HW), torch.ones(1, K, *NS_HW),
+                         torch.ones(12, 12, dtype=torch.bool), (12, 12), (NS_HW, NS_HW), ())
+
+
+from vlx.fewshot.inputs import EpisodeInputs  # noqa: E402
+
+
+def test_miou_loss_counts_exactly():
+    model, inp = CountModel(), _count_inputs()
+    raw = np.random.default_rng(7).random((K, *NS_HW)).astype(np.float32)
+    a = SupportAttribution(tuple(raw), raw, "r", False, 0.0)
+    gt = np.ones((12, 12), bool)
+    ps = (1.0, 12.5, 25.0, 50.0, 99.0, 100.0, 0.5, 37.0)
+    got = miou_loss(model, inp, a, ps, gt)
+    n = 128
+    want = [(n - int(np.floor(p * n / 100 + 1e-12))) / 144 for p in ps]      # 12.5 %, 25 %, 50 %: exact counts
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    assert miou_loss(model, inp, a, gt=gt)[0] == pytest.approx((128 - 1) / 144)      # default 1 %
+    res = fewshot_metrics(model, inp, a, gt, percent=25.0)
+    assert res[3].name == "miou-loss@25%" and res[3].value == pytest.approx(96 / 144)
+
+
+def test_default_batch_size_is_8():
+    model, inp = CountModel(), _count_inputs()
+    raw = np.random.default_rng(8).random((K, *NS_HW)).astype(np.float32)
+    a = SupportAttribution(tuple(raw), raw, "r", False, 0.0)
+    support_curve(model, inp, a, steps=20)
+    assert model.calls == [8, 8, 5]
+    model.calls.clear()
+    miou_loss(model, inp, a, tuple(range(1, 11)), np.ones((12, 12), bool))
+    assert model.calls == [8, 3]
+    model.calls.clear()
+    miou_loss(model, inp, a, tuple(range(1, 11)), np.ones((12, 12), bool), batch_size=4)
+    assert model.calls == [4, 4, 3]
+    model.calls.clear()
+    fewshot_metrics(model, inp, a, np.ones((12, 12), bool), steps=9)
+    assert model.calls == [8, 2, 8, 2, 2]
+
+
+def test_default_seed_orders_ties_and_reaches_every_part(ep):
+    model, inp, attr, gt = ep
+    raw = attr.raw.copy()
+    raw[1] = 0.25                                           # a whole shot tied
+    a = SupportAttribution(tuple(raw), raw, "tied", False, 0.0)
+    _, y = support_curve(model, inp, a, "insertion", "probability", steps=8)
+    np.testing.assert_allclose(y, _ref_curve(model, inp, raw, "insertion", 8, "probability", None, 0), rtol=1e-5)
+    _, y3 = support_curve(model, inp, a, "insertion", "probability", steps=8, seed=3)
+    assert np.abs(y - y3).max() > 1e-6                      # the seed matters on this map
+    res = fewshot_metrics(model, inp, a, gt, "miou", steps=8, percent=30.0, seed=3)
+    for r, mode in zip(res, ("deletion", "insertion")):
+        np.testing.assert_allclose(r.details["values"], _ref_curve(model, inp, raw, mode, 8, "miou", gt, 3), atol=1e-9)
+    cm, ci = CountModel(), _count_inputs()
+    tied = np.zeros((K, *NS_HW), np.float32)
+    tied[0, :2] = 1.0
+    t = SupportAttribution(tuple(tied), tied, "t", False, 0.0)
+    for seed in (0, 3):
+        assert miou_loss(cm, ci, t, (30.0,), np.ones((12, 12), bool), seed=seed)[0] == pytest.approx(90 / 144)
+
+
+def test_float_ground_truth_is_read_as_a_mask(ep):
+    model, inp, attr, gt = ep
+    want = support_curve(model, inp, attr, "deletion", "miou", gt, steps=4)[1]
+    np.testing.assert_allclose(support_curve(model, inp, attr, "deletion", "miou", gt.astype(np.float32), steps=4)[1],
+                               want, atol=1e-12)
+
+
+def test_miou_loss_default_seed_orders_ties(ep):
+    model, inp, attr, gt = ep
+    raw = attr.raw.copy()
+    raw[1] = 0.25
+    raw[0, :3] = 0.9
+    a = SupportAttribution(tuple(raw), raw, "tied", False, 0.0)
+    n = raw.size
+
+    def loss(p, seed):
+        tie = np.random.default_rng(seed).permutation(n)
+        order = sorted(range(n), key=lambda i: (-float(raw.ravel()[i]), tie[i]))
+        keep = np.zeros(n, bool)
+        keep[order[:int(np.floor(p * n / 100 + 1e-9))]] = True
+        full = _np_measure(_np_out(model, inp, np.ones(raw.shape, bool)), None, "miou", gt)
+        return full - _np_measure(_np_out(model, inp, keep.reshape(raw.shape)), None, "miou", gt)
+    ps = (10.0, 20.0, 30.0, 40.0)
+    np.testing.assert_allclose(miou_loss(model, inp, a, ps, gt), [loss(p, 0) for p in ps], atol=1e-9)
+    np.testing.assert_allclose(miou_loss(model, inp, a, ps, gt, seed=5), [loss(p, 5) for p in ps], atol=1e-9)
