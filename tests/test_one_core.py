@@ -276,7 +276,8 @@ def test_layer_names_resolve_layers_and_upsample():
     np.testing.assert_allclose(got[0].numpy(), r @ m[0].numpy() @ r.T, atol=1e-6)
 
 
-def test_attribute_fills_the_map_from_the_method_and_the_model():
+def test_attribute_fills_the_map_from_the_method_and_the_model(monkeypatch):
+    from vlx.attribute import base
     from vlx.attribute.base import AttributionMethod, attribute
     from vlx.types import ImageInput
 
@@ -287,12 +288,15 @@ def test_attribute_fills_the_map_from_the_method_and_the_model():
             return ("blocks." + spec, None)
 
         def to_input(self, image):
-            return torch.ones(1, 1, 2, 2)
+            self.image = image
+            return torch.full((1, 1, 2, 2), 4.0)
 
     class Planted(AttributionMethod):
         name, needs_layer, signed = "planted", True, True
 
         def attribute(self, model, x, target, layer=None):
+            assert isinstance(model, Model) and model.image is image and target == ClassTarget(2)
+            torch.testing.assert_close(x, torch.full((1, 1, 2, 2), 4.0))
             self.seen = layer
             self.last_info = [{"max_samples": 9, "stderr": np.float64(0.5), "n": 3}]
             return torch.tensor([[[-1.0, 3.0], [5.0, 7.0]]], dtype=torch.float64, requires_grad=True) * 1
@@ -316,3 +320,8 @@ def test_attribute_fills_the_map_from_the_method_and_the_model():
     assert sampling_info(meth) == {} and sampling_info(Planted()) == {}
     meth.last_info = []
     assert sampling_info(meth) == {}
+    names = []
+    monkeypatch.setattr(base, "get_method", lambda name: names.append(name) or meth)
+    attribute(Model(), image, ClassTarget(2))
+    attribute(Model(), image, ClassTarget(2), "planted")
+    assert names == ["gradcam", "planted"]                      # a name is looked up; Grad-CAM by default
