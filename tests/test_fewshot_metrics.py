@@ -98,6 +98,9 @@ def test_iou_by_hand():
     np.testing.assert_array_equal(got.numpy(), [0.5, 0.5, 0.0, 1.0])
     empty = torch.zeros(2, 2, dtype=torch.bool)
     np.testing.assert_array_equal(iou(torch.stack([empty, ~empty]), empty).numpy(), [1.0, 0.0])
+    one = torch.tensor([[True, False], [False, False]])                  # unions of exactly one pixel
+    np.testing.assert_array_equal(iou(torch.stack([one, empty]), one).numpy(), [1.0, 0.0])
+    np.testing.assert_array_equal(iou(one[None], empty).numpy(), [0.0])
 
 
 def test_roi_probability_by_numpy():
@@ -270,7 +273,10 @@ def test_default_batch_size_is_8():
     raw = np.random.default_rng(8).random((K, *NS_HW)).astype(np.float32)
     a = SupportAttribution(tuple(raw), raw, "r", False, 0.0)
     support_curve(model, inp, a, steps=20)
-    assert model.calls == [8, 8, 5]
+    assert model.calls == [8, 8, 5]                          # and no reference pass for this measure
+    model.calls.clear()
+    support_curve(model, inp, a, "insertion", "logit", steps=20, batch_size=6)
+    assert model.calls == [6, 6, 6, 3]
     model.calls.clear()
     miou_loss(model, inp, a, tuple(range(1, 11)), np.ones((12, 12), bool))
     assert model.calls == [8, 3]
