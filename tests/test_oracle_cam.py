@@ -662,3 +662,20 @@ def test_forward_cam_options_and_ties():
     assert chosen.tolist() == [[1, 5], [0, 5]]
     chosen, _ = get_method("ablationcam", channels=4, rank="mass").selected(None, None, None, None, acts)
     assert chosen.tolist() == [[1, 2, 3, 5], [0, 1, 2, 5]]
+
+
+def test_eigencam_sign_follows_the_channel_mean():
+    # numpy oracle: first principal component of the centred (positions x channels) matrix, its
+    # sign chosen so the projection correlates positively with the channel-mean activation, ReLU.
+    # acts and -acts in one batch: whatever sign the SVD returns, one of the two must be flipped.
+    a = torch.tensor([[[0.0, 10.0, 20.0, 5.0]], [[0.0, -30.0, -60.0, 1.0]]], dtype=torch.float64)
+    acts = torch.stack([a, -a])                                  # (2, 2, 1, 4)
+    out = get_method("eigencam").combine_forward(None, None, None, None, acts)
+    for b in range(2):
+        flat = acts[b].reshape(2, 4).T.numpy()
+        centred = flat - flat.mean(0)
+        p = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
+        ref = flat.mean(1) - flat.mean()
+        p = -p if (p * ref).sum() < 0 else p
+        assert np.allclose(out[b].reshape(4).double().numpy(), np.maximum(p, 0), rtol=1e-5, atol=1e-5)
+    assert out.sum() > 0
