@@ -679,3 +679,14 @@ def test_eigencam_sign_follows_the_channel_mean():
         p = -p if (p * ref).sum() < 0 else p
         assert np.allclose(out[b].reshape(4).double().numpy(), np.maximum(p, 0), rtol=1e-5, atol=1e-5)
     assert out.sum() > 0
+
+
+def test_eigencam_sign_rule_on_both_signs_of_the_data():
+    """Random activations and their negation: whatever sign the SVD returns, the map correlates
+    with the channel-mean activation (numpy's eigh as the oracle), so some cases need the flip."""
+    rng = np.random.default_rng(0)
+    acts = rng.standard_normal((4, 5, 3, 4)) + np.linspace(0, 2, 12).reshape(1, 1, 3, 4)
+    acts = np.concatenate([acts, -acts])
+    ours = get_method("eigencam").combine_forward(None, None, None, None, torch.tensor(acts, dtype=torch.float32))
+    expected = eigencam(acts)
+    assert_close(ours.double().numpy(), expected, "eigencam signs")
