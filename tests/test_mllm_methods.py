@@ -78,7 +78,7 @@ def test_llavacam_grad_cam_of_the_hidden_states(ctx):
             assert t == 1 or layer == L - 1 or want.max() > 0
             np.testing.assert_allclose(v, want, rtol=1e-4, atol=1e-6)
             assert det == {"layer": layer}
-    for bad in (L + 1, -1):
+    for bad in (L + 1, L, -1):
         with pytest.raises(ValueError, match=rf"^llavacam layer {bad} must be in 0\.\.{L - 1}$"):
             get_mllm_method("llavacam", layer=bad).token_values(ctx, [0])
 
@@ -199,3 +199,36 @@ def test_gradxinput_is_gradient_times_pixels(ctx):
     values, flat = m.to_image(ctx, vals[0][0])
     np.testing.assert_allclose(values, ctx.inputs.pixel_layout.to_image(vals[0][0].astype(np.float32)), atol=1e-7)
     assert m.signed is True and flat.dtype == np.float32
+
+
+class _StubCtx:
+    """Attention of three layers (softmax rows, 2 heads, 7 positions); image tokens at 2..5."""
+
+    def __init__(self):
+        g = torch.Generator().manual_seed(3)
+        self.att = [torch.randn(1, 2, 7, 7, generator=g).mul(2).softmax(-1) for _ in range(3)]
+        self.image_positions = torch.tensor([2, 3, 4, 5])
+
+    def output(self):
+        return type("O", (), {"attentions": self.att})()
+
+    def position(self, t):
+        return 5 + t
+
+
+def test_attention_and_rollout_over_several_layers():
+    ctx = _StubCtx()
+    att = [a[0].double().numpy() for a in ctx.att]
+    img = [2, 3, 4, 5]
+    for opts, use in (({}, att), ({"layers": "all"}, att), ({"layers": "last"}, att[-1:])):
+        (v, _), = get_mllm_method("attention", **opts).token_values(ctx, [1])
+        np.testing.assert_allclose(v, np.mean([a.mean(0) for a in use], 0)[6, img], rtol=1e-5)
+    assert get_mllm_method("attention").options == {"layers": "all"}
+    vals = get_mllm_method("rollout").token_values(ctx, [0, 1])
+    for (v, _), t in zip(vals, (0, 1)):
+        r = np.zeros(7)
+        r[5 + t] = 1
+        for a in att[::-1]:
+            mix = 0.5 * a.mean(0) + 0.5 * np.eye(7)
+            r = r @ (mix / mix.sum(-1, keepdims=True))
+        np.testing.assert_allclose(v, r[img], rtol=1e-5)
