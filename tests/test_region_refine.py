@@ -77,6 +77,7 @@ def test_refine_map_and_refiner():
 
     class Masks:
         def automatic(self, img):
+            assert img is image                                      # the image being refined
             m = np.zeros((1, 24, 32), bool)
             m[0, :12] = True
             return m, np.ones(1)
@@ -116,6 +117,8 @@ def test_make_segmenter_and_make_refiner():
             assert isinstance(r, sam_mod.SamRegions) and r.segmenter is fake
             assert (r.coverage, r.max_regions) == (0.4, 3)
         assert seen == [("hf:some/sam", "meta"), ("sam:vit_b=/x.pth", "meta")]
+        make_segmenter("hf:other")
+        assert seen[-1] == ("hf:other", "cpu")                       # the default device
     finally:
         mp.undo()
     r = make_segmenter("sam", model=fake, coverage=0.6, device="cpu")
