@@ -298,23 +298,24 @@ def test_attribute_fills_the_map_from_the_method_and_the_model(monkeypatch):
             assert isinstance(model, Model) and model.image is image and target == ClassTarget(2)
             torch.testing.assert_close(x, torch.full((1, 1, 2, 2), 4.0))
             self.seen = layer
-            self.last_info = [{"max_samples": 9, "stderr": np.float64(0.5), "n": 3}]
+            self.last_info = [{"max_samples": 9, "stderr": np.float64(0.5), "n": 3, "sampler": "sobol"}]
             return torch.tensor([[[-1.0, 3.0], [5.0, 7.0]]], dtype=torch.float64, requires_grad=True) * 1
 
     image = ImageInput(np.zeros((4, 4, 3), np.uint8))
     meth = Planted()
-    import time
-
-    t0 = time.perf_counter()
+    clock = iter([10.0, 12.5])                                        # the call starts at 10 s, ends at 12.5 s
+    monkeypatch.setattr(base, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: next(clock))}))
     amap = attribute(Model(), image, ClassTarget(2), meth)
-    assert 0 <= amap.seconds <= time.perf_counter() - t0              # the call's own duration
+    assert amap.seconds == 2.5
+    monkeypatch.undo()
     assert meth.seen == "blocks.deep" and amap.layer == "blocks.deep" and amap.method == "planted"
     assert amap.signed is True and amap.target == ClassTarget(2)
     assert amap.raw.dtype == np.float32 and amap.values.dtype == np.float32 and amap.values.shape == (4, 4)
     np.testing.assert_array_equal(amap.raw, [[-1, 3], [5, 7]])
     r = np.array([[1, 0], [0.75, 0.25], [0.25, 0.75], [0, 1]])
     np.testing.assert_allclose(amap.values, r @ amap.raw @ r.T, atol=1e-6)
-    assert amap.sampling == {"max_samples": 9, "stderr": 0.5, "n": 3} and type(amap.sampling["stderr"]) is float
+    assert amap.sampling == {"max_samples": 9, "stderr": 0.5, "n": 3, "sampler": "sobol"}
+    assert type(amap.sampling["stderr"]) is float and type(amap.sampling["n"]) is int      # only floats converted
     amap = attribute(Model(), image, ClassTarget(2), meth, layer="x")
     assert amap.layer == "blocks.x"
     Planted.needs_layer = False
