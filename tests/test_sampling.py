@@ -639,3 +639,10 @@ def test_middle_class_pairs_of_an_even_game_follow_the_kernel():
         mid = int((first.sum(1) == 2).sum())
         assert 1 <= mid <= 2, (seed, mid)                               # 5 * 3/11 = 1.36
         assert len({tuple(r.tolist()) for r in z}) == n
+
+
+def test_unpaired_strata_of_an_even_game_count_every_middle_coalition():
+    # unpaired: the population of size 2 among 4 players is C(4, 2) = 6 coalitions (not 3 pairs)
+    z = torch.tensor([[1, 1, 0, 0], [0, 1, 1, 0], [1, 0, 0, 0]])
+    d = S.design_strata(z, 3, paired=False)
+    assert torch.allclose(d.fpc, torch.tensor([2 / 6, 2 / 6, 1 / 4], dtype=torch.float64), rtol=0, atol=1e-15)
