@@ -268,3 +268,20 @@ def test_explain_support_default_roi_is_the_prediction():
     r0 = explain_support(model, q, sup, masks, "random")
     np.testing.assert_array_equal(r0.raw, explain_support(model, q, sup, masks, "random", seed=0).raw)
     assert not np.array_equal(r0.raw, explain_support(model, q, sup, masks, "random", seed=1).raw)
+
+
+def test_mean_of_one_level_is_that_level():
+    # one level, two shots: equal weights are 1 / levels (not 1 / shots), one per level
+    class OneLevel(GridModel):
+        levels = ("a",)
+
+        def forward(self, query, support, masks, level_weights=None):
+            out = super().forward(query, support, masks, level_weights)
+            return FewShotOutput(out.logits, out.affinities[:1], out.query_grids[:1], out.support_grids[:1], [])
+    model = OneLevel()
+    inp = _inputs(np.ones((6, 6), bool))
+    per = level_contributions(model, inp).numpy()
+    assert per.shape == (1, K, 8, 8)
+    maps, _, info = affinity_explainer("unmasked", "mean")(model, inp, 0)
+    np.testing.assert_allclose(maps.numpy(), per[0], rtol=1e-6)
+    assert info == {"level_weights": (1.0,)}
