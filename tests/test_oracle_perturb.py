@@ -469,3 +469,14 @@ def test_xrai_minmax_ig_runs_in_the_models_batch_size():
     scorer = FunctionScorer(lambda t: rows.append(len(t)) or (t * wts).sum((1, 2, 3))[:, None], batch_size=3)
     XRAI(n_steps=8).base_attribution(scorer, torch.rand(1, 3, 4, 4), ClassTarget(0))
     assert max(rows) == 3 and sum(rows) == 2 * (8 + 2)      # two baselines: eight nodes and both ends each
+
+
+def test_xrai_minmax_explains_each_inputs_own_class():
+    g = torch.Generator().manual_seed(4)
+    wts = torch.randn((2, 3, 4, 4), generator=g)                     # class k: sum(w_k * x)
+    x = torch.rand((2, 3, 4, 4), generator=g)
+    scorer = FunctionScorer(lambda t: torch.einsum("bchw,kchw->bk", t, wts))
+    got = XRAI(n_steps=2).base_attribution(scorer, x, ClassTarget((1, 0)))
+    for i, k in enumerate((1, 0)):
+        mid = (x[i].min() + x[i].max()) / 2
+        torch.testing.assert_close(got[i], (wts[k] * (x[i] - mid)).amax(0), atol=1e-5, rtol=1e-5)
