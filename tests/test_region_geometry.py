@@ -42,6 +42,9 @@ def test_position_words_on_every_cell_and_at_the_thirds():
     m[4, 8] = True                                   # exactly at 2/3: bottom-right
     assert position_words(m) == "bottom-right"
     m = np.zeros((6, 12), bool)
+    m[3, 6] = True                                   # halfway down and across: still the middle third
+    assert position_words(m) == "centre"
+    m = np.zeros((6, 12), bool)
     m[0, 0] = m[5, 0] = True                         # centroid of two pixels: row 2.5 / 6
     assert position_words(m) == "centre-left"
     assert position_words(np.zeros((4, 4), bool)) == "centre"
