@@ -263,6 +263,7 @@ def test_named_scores_every_name_with_its_score():
     ("gives Egyptian cat 79%", [0.79, 0.79]),
     ("gives Egyptian cat (79%", [0.79, 0.79]),
     ("gives Egyptian cat ( 79%", [0.79, 0.79]),
+    ("gives Egyptian cat(79%", [0.79, 0.79]),
     ("gives EGYPTIAN CAT  79%", [0.79, 0.79]),
     ("gives tabby cat 5%", [0.05]),
     ("gives tabby 5%", [0.05]),
