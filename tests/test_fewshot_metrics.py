@@ -333,3 +333,30 @@ def test_miou_loss_default_seed_orders_ties(ep):
     ps = (10.0, 20.0, 30.0, 40.0)
     np.testing.assert_allclose(miou_loss(model, inp, a, ps, gt), [loss(p, 0) for p in ps], atol=1e-9)
     np.testing.assert_allclose(miou_loss(model, inp, a, ps, gt, seed=5), [loss(p, 5) for p in ps], atol=1e-9)
+
+
+def test_miou_loss_on_a_flat_map_follows_the_seed(ep):
+    """Every support pixel tied: the seeded permutation alone decides which 70 % stay, and on this
+    episode seeds 0 and 1 give different IoUs; the default seed is 0, here and in fewshot_metrics."""
+    model, inp, attr, gt = ep
+    raw = np.zeros_like(attr.raw)
+    a = SupportAttribution(tuple(raw), raw, "flat", False, 0.0)
+    n = raw.size
+
+    def loss(p, seed):
+        order = np.random.default_rng(seed).permutation(n)     # equal values: the tie order is the order
+        order = sorted(range(n), key=lambda i: order[i])
+        keep = np.zeros(n, bool)
+        keep[order[:int(np.floor(p * n / 100 + 1e-9))]] = True
+        full = _np_measure(_np_out(model, inp, np.ones(raw.shape, bool)), None, "miou", gt)
+        return full - _np_measure(_np_out(model, inp, keep.reshape(raw.shape)), None, "miou", gt)
+
+    ps = (65.0, 70.0, 80.0)
+    want0, want1 = [loss(p, 0) for p in ps], [loss(p, 1) for p in ps]
+    assert max(abs(x - y) for x, y in zip(want0, want1)) > 0.05
+    np.testing.assert_allclose(miou_loss(model, inp, a, ps, gt), want0, atol=1e-9)
+    np.testing.assert_allclose(miou_loss(model, inp, a, ps, gt, seed=1), want1, atol=1e-9)
+    for seed, want in ((None, want0[1]), (1, want1[1])):
+        kw = {} if seed is None else {"seed": seed}
+        res = fewshot_metrics(model, inp, a, gt, steps=4, percent=70.0, **kw)
+        assert res[-1].name == "miou-loss@70%" and res[-1].value == pytest.approx(want, abs=1e-9)
