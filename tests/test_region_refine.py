@@ -138,3 +138,20 @@ def test_make_segmenter_and_make_refiner():
         make_refiner("sam", make_segmenter("superpixels"))
     with pytest.raises(UsageError, match="needs a SAM segmenter"):
         make_refiner("sam")
+
+
+def test_registered_sam_with_a_model_gets_the_device_and_options(monkeypatch):
+    """``make_segmenter("sam", model=...)`` builds the registered SAM class with the coverage, the
+    device and the options as given (a recording stand-in replaces the class)."""
+    from vlx.regions.factory import SEGMENTERS, make_segmenter
+
+    seen: dict = {}
+
+    class Recorder:
+        def __init__(self, **kw):
+            seen.update(kw)
+
+    real_get = SEGMENTERS.get
+    monkeypatch.setattr(SEGMENTERS, "get", lambda name: Recorder if name == "sam" else real_get(name))
+    assert isinstance(make_segmenter("sam", coverage=0.3, device="cuda:1", model="m", points=4), Recorder)
+    assert seen == {"coverage": 0.3, "device": "cuda:1", "model": "m", "points": 4}
