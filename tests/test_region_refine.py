@@ -155,3 +155,34 @@ def test_registered_sam_with_a_model_gets_the_device_and_options(monkeypatch):
     monkeypatch.setattr(SEGMENTERS, "get", lambda name: Recorder if name == "sam" else real_get(name))
     assert isinstance(make_segmenter("sam", coverage=0.3, device="cuda:1", model="m", points=4), Recorder)
     assert seen == {"coverage": 0.3, "device": "cuda:1", "model": "m", "points": 4}
+
+
+def test_segment_mean_of_a_one_pixel_segment_is_its_value():
+    from vlx.regions.refine import segment_mean
+
+    values = np.array([[2.0, 4.0, 7.0]], np.float32)
+    labels = np.array([[0, 0, 1]])                         # segment 1 is a single pixel
+    np.testing.assert_array_equal(segment_mean(values, labels), [[3.0, 3.0, 7.0]])
+
+
+def test_mask_partition_breaks_size_ties_by_mask_order():
+    """40 masks of two sizes (3 and 2 pixels, alternating), all covering pixel (0, 0), each with
+    pixels of its own: the largest are painted first, and among equal sizes the earlier mask first
+    (a stable order; numpy's default sort is not stable on these keys). A pixel's label is its
+    mask's place in that order."""
+    from vlx.regions.refine import mask_partition
+
+    shape = (4, 30)
+    masks = np.zeros((40, *shape), bool)
+    free = iter(range(1, shape[0] * shape[1]))
+    for i in range(40):
+        masks[i, 0, 0] = True
+        for _ in range(2 if i % 2 == 0 else 1):
+            masks[i].flat[next(free)] = True
+    order = sorted(range(40), key=lambda i: (-int(masks[i].sum()), i))   # largest first, stable
+    want = np.full(shape, -1)
+    for k, i in enumerate(order):
+        want[masks[i]] = k
+    out = mask_partition(masks, shape)
+    np.testing.assert_array_equal(out[want >= 0], want[want >= 0])
+    assert out[0, 0] == 39
