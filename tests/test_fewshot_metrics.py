@@ -70,6 +70,18 @@ def _ref_curve(model, inp, raw, mode, steps, measure, ref, seed=0):
     return np.array(ys)
 
 
+def _np_miou_loss(model, inp, raw, ref, p, seed):
+    """mIoULoss@p by a numpy loop: keep the top floor(p n / 100) support pixels of ``raw`` (ties in
+    the seeded permutation's order), IoU with all kept minus IoU with those kept."""
+    n = raw.size
+    tie = np.random.default_rng(seed).permutation(n)
+    order = sorted(range(n), key=lambda i: (-float(raw.ravel()[i]), tie[i]))
+    keep = np.zeros(n, bool)
+    keep[order[:int(np.floor(p * n / 100 + 1e-9))]] = True
+    full = _np_measure(_np_out(model, inp, np.ones(raw.shape, bool)), None, "miou", ref)
+    return full - _np_measure(_np_out(model, inp, keep.reshape(raw.shape)), None, "miou", ref)
+
+
 @pytest.fixture(scope="module")
 def ep():
     rng = np.random.default_rng(3)
@@ -321,15 +333,9 @@ def test_miou_loss_default_seed_orders_ties(ep):
     raw[1] = 0.25
     raw[0, :3] = 0.9
     a = SupportAttribution(tuple(raw), raw, "tied", False, 0.0)
-    n = raw.size
 
     def loss(p, seed):
-        tie = np.random.default_rng(seed).permutation(n)
-        order = sorted(range(n), key=lambda i: (-float(raw.ravel()[i]), tie[i]))
-        keep = np.zeros(n, bool)
-        keep[order[:int(np.floor(p * n / 100 + 1e-9))]] = True
-        full = _np_measure(_np_out(model, inp, np.ones(raw.shape, bool)), None, "miou", gt)
-        return full - _np_measure(_np_out(model, inp, keep.reshape(raw.shape)), None, "miou", gt)
+        return _np_miou_loss(model, inp, raw, gt, p, seed)
     ps = (10.0, 20.0, 30.0, 40.0)
     np.testing.assert_allclose(miou_loss(model, inp, a, ps, gt), [loss(p, 0) for p in ps], atol=1e-9)
     np.testing.assert_allclose(miou_loss(model, inp, a, ps, gt, seed=5), [loss(p, 5) for p in ps], atol=1e-9)
@@ -341,18 +347,8 @@ def test_miou_loss_on_a_flat_map_follows_the_seed(ep):
     model, inp, attr, gt = ep
     raw = np.zeros_like(attr.raw)
     a = SupportAttribution(tuple(raw), raw, "flat", False, 0.0)
-    n = raw.size
-
-    def loss(p, seed):
-        order = np.random.default_rng(seed).permutation(n)     # equal values: the tie order is the order
-        order = sorted(range(n), key=lambda i: order[i])
-        keep = np.zeros(n, bool)
-        keep[order[:int(np.floor(p * n / 100 + 1e-9))]] = True
-        full = _np_measure(_np_out(model, inp, np.ones(raw.shape, bool)), None, "miou", gt)
-        return full - _np_measure(_np_out(model, inp, keep.reshape(raw.shape)), None, "miou", gt)
-
     ps = (65.0, 70.0, 80.0)
-    want0, want1 = [loss(p, 0) for p in ps], [loss(p, 1) for p in ps]
+    want0, want1 = ([_np_miou_loss(model, inp, raw, gt, p, s) for p in ps] for s in (0, 1))
     assert max(abs(x - y) for x, y in zip(want0, want1)) > 0.05
     np.testing.assert_allclose(miou_loss(model, inp, a, ps, gt), want0, atol=1e-9)
     np.testing.assert_allclose(miou_loss(model, inp, a, ps, gt, seed=1), want1, atol=1e-9)
