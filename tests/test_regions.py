@@ -382,6 +382,19 @@ def test_mask_iou_is_exact_and_shrinks_large_masks_by_area():
     np.testing.assert_allclose(mask_iou(big_a, big_b, side=256), _iou_numpy(big_a, big_b), atol=1e-6)
 
 
+def test_mask_iou_keeps_at_least_one_pixel_on_a_thin_side():
+    """A 2 × 1000 stack shrinks to 1 × 128 (the short side rounds to 0 and is kept at 1 px), so two
+    stripes that split the rows merge into one; the transposed stack likewise."""
+    from vlx.regions.select import mask_iou
+
+    rows = np.zeros((2, 2, 1000), bool)
+    rows[0, 0], rows[1, 1] = True, True
+    assert mask_iou(rows, rows).tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    cols = rows.transpose(0, 2, 1).copy()
+    assert mask_iou(cols, cols).tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    assert mask_iou(rows, rows, side=1000).tolist() == [[1.0, 0.0], [0.0, 1.0]]
+
+
 def test_mass_area_and_gain_edge_cases():
     from vlx.regions.select import gain, mass_and_area
 
