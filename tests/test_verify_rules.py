@@ -60,10 +60,27 @@ def test_a_wrong_probability_is_corrected_to_the_measured_one():
     r = _prob("64%", 0.79)
     assert r.status == "corrected"
     assert r.text == "EfficientNet-Lite0 predicts Egyptian cat with a probability of 79%."
-    assert r.issues == ["states 64% as confidence of region 1; the measured value is 79%"]
+    assert r.issues == ["states 64% as confidence of the prediction; the measured value is 79%"]
     assert (r.claims, r.correct, r.fidelity) == (2, 1, 0.5)
     r = _prob("<1%", 0.3)
     assert r.status == "corrected" and r.text.endswith("probability of 30%.")
+
+
+def test_a_wrong_probability_is_the_predictions_and_its_value_is_listed_once():
+    s = _sheet()
+    # the explained class is also the top predicted class: one measured value, 79%, so it is corrected
+    r = verify("EfficientNet-Lite0 predicts Egyptian cat (64%).", s)
+    assert r.status == "corrected" and r.text == "EfficientNet-Lite0 predicts Egyptian cat (79%)."
+    assert r.issues == ["states 64% as probability of the prediction; the measured value is 79%"]
+    # a confidence after a region reference is still the prediction's, not region 2's
+    r = verify(HEAD + "The top-left holds 24% of the attribution. Its confidence is 50%.", s)
+    assert r.status == "corrected" and r.text.endswith("Its confidence is 79%.")
+    assert r.issues == ["states 50% as confidence of the prediction; the measured value is 79%"]
+    # two regions at one position with the same share read the same: corrected, the value listed once
+    regions = (_region(0, "centre", 0.22, 0.52, 0.71), _region(1, "centre", 0.10, 0.521, 0.78))
+    r = verify(HEAD + "The centre holds 30% of the attribution.", _sheet(regions=regions))
+    assert r.status == "corrected" and r.text == HEAD + "The centre holds 52% of the attribution."
+    assert r.issues == ["states 30% as mass of region 1 or 2; the measured value is 52%"]
 
 
 # --- counting claims --------------------------------------------------------------------------
@@ -183,7 +200,7 @@ def test_confidence_of_a_class_that_is_not_the_top_one():
         assert r.status == "verified", (v, r.issues)
     r = verify(ok.replace("explains", "predicts").format("50%"), s)
     assert r.status == "rejected"
-    assert r.issues == ["states 50% as confidence of region 1; the measured value is 30% or 85%"]
+    assert r.issues == ["states 50% as confidence of the prediction; the measured value is 30% or 85%"]
     # a region's confidence-after-blurring is still that region's
     r = verify("EfficientNet-Lite0 predicts Egyptian cat (30%). Blurring the centre lowers the confidence to 71%.", s)
     assert r.status == "verified", r.issues

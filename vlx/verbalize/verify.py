@@ -140,11 +140,13 @@ def verify(text: str, sheet: FactSheet) -> CheckResult:
         if ok:
             correct += 1
             continue
-        where = "region " + " or ".join(map(str, cands)) if cands else "the prediction"
-        issues.append(f"states {stated}% as {kind or 'a number'} of {where}"
-                      + (f"; the measured value is {' or '.join(pct(v) for v in expected)}" if expected else ""))
-        if len(expected) == 1:
-            replacements.append((m.start(), m.end(), pct(expected[0])))
+        # a probability is the prediction's, whatever region was named before it
+        where = "the prediction" if kind in ("confidence", "probability") else "region " + " or ".join(map(str, cands))
+        shown = list(dict.fromkeys(pct(v) for v in expected))   # each value as the reader sees it, once
+        issues.append(f"states {stated}% as {kind} of {where}"
+                      + (f"; the measured value is {' or '.join(shown)}" if shown else ""))
+        if len(shown) == 1:
+            replacements.append((m.start(), m.end(), shown[0]))
         else:
             fixable = False
 
