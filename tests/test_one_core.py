@@ -251,6 +251,44 @@ def test_function_scorer_players_tensor_callable_and_slic_of_the_rescaled_image(
     np.testing.assert_array_equal(got.numpy(), slic_segments(px, 6))
 
 
+def test_function_scorer_hands_slic_the_image_rescaled_to_uint8_and_players_follow_the_input(monkeypatch):
+    from torch import nn
+
+    from vlx.regions import superpixels
+
+    seen = {}
+
+    def fake_slic(px, n):
+        seen["px"], seen["n"] = px, n
+        return np.arange(px.shape[0] * px.shape[1], dtype=np.int32).reshape(px.shape[:2])
+
+    monkeypatch.setattr(superpixels, "slic_segments", fake_slic)
+    # range 0.5 (below 1) from -0.2 (negative): x = -0.2 + s / 510 is rescaled to exactly s, as uint8 (H, W, C)
+    s = np.array([[[0, 153], [255, 102]], [[37, 12], [200, 229]], [[180, 64], [91, 7]]])
+    x = torch.tensor(-0.2 + s / 510, dtype=torch.float32)[None]
+    want = s.astype(np.uint8).transpose(1, 2, 0)
+    got = FunctionScorer(lambda x: x).players(x, 5)
+    assert seen["n"] == 5 and seen["px"].dtype == np.uint8 and seen["px"].shape == (2, 2, 3)
+    np.testing.assert_array_equal(seen["px"], want)
+    assert got.dtype == torch.int64 and got.tolist() == [[0, 1], [2, 3]]
+    # fixed players move to the input's device; a callable gets the input itself
+    labels = torch.tensor([[0, 1], [1, 0]])
+    meta = torch.empty(1, 3, 2, 2, device="meta")
+    assert FunctionScorer(lambda x: x, players=labels).players(meta, 4).device == meta.device
+    cb = FunctionScorer(lambda x, n: x, players=lambda x, n: (x[0, 0] > n).long())
+    assert cb.players(torch.tensor([[[[1.0, 5.0], [3.0, 0.0]]]]), 2).tolist() == [[0, 1], [1, 0]]
+    # layer() with no spec is the first named layer
+    a, b = nn.Linear(1, 1), nn.Linear(1, 1)
+    assert FunctionScorer(lambda x: x, layers={"a": a, "b": b}).layer() == ("a", a)
+
+
+def test_a_method_class_names_itself_in_an_unknown_option_error():
+    with pytest.raises(UsageError, match=r"^method 'kernelshap' has no option 'n_segment'\. Did you mean n_segments\?"):
+        perturb.KernelSHAP(n_segment=8)
+    with pytest.raises(UsageError, match=r"^method 'occlusion' has no option 'windw'\."):
+        perturb.Occlusion(windw=3)
+
+
 def test_layer_names_resolve_layers_and_upsample():
     from vlx.attribute.base import layer_names, resolve_layers, upsample
 
