@@ -159,3 +159,102 @@ def test_felzenszwalb_min_size_is_at_least_4_px():
     want = felzenszwalb(px, scale=1.0, sigma=0.8, min_size=4, channel_axis=-1)
     np.testing.assert_array_equal(superpixel_labels(px, "felzenszwalb", 64), want)
     assert not np.array_equal(want, felzenszwalb(px, scale=1.0, sigma=0.8, min_size=5, channel_axis=-1))
+
+
+# -- what regions() passes on, and the selection at its numeric edges ------------------------------
+
+def _grid_segs(rows, cols, side):
+    return np.kron(np.arange(rows * cols).reshape(rows, cols), np.ones((side, side), int)).astype(np.int32)
+
+
+def test_superpixel_regions_segment_the_image_with_their_options(monkeypatch):
+    import vlx.regions.superpixels as sp
+
+    segs = _grid_segs(4, 4, 4)
+    seen = []
+    monkeypatch.setattr(sp, "superpixel_labels", lambda px, algorithm, n: seen.append((px, algorithm, n)) or segs)
+    image = from_array(np.full((16, 16, 3), 7, np.uint8))
+    v = np.kron(np.eye(4), np.ones((4, 4)))
+    amap = AttributionMap(v, v, "t", ClassTarget(0))
+    sp.SuperpixelRegions(n_segments=9, algorithm="felzenszwalb").regions(image, amap)
+    sp.SuperpixelRegions().regions(image, amap)
+    sp.FelzenszwalbRegions(n_segments=5).regions(image, amap)
+    assert [(px is image.pixels, a, n) for px, a, n in seen] == [
+        (True, "felzenszwalb", 9), (True, "slic", 64), (True, "felzenszwalb", 5)]
+    f = sp.FelzenszwalbRegions()
+    assert (f.n_segments, f.coverage, f.max_regions, f.min_area, f.algorithm) == (64, 0.5, 5, 0.005, "felzenszwalb")
+
+
+def test_superpixel_regions_of_an_empty_map_segment_nothing(monkeypatch):
+    import vlx.regions.superpixels as sp
+
+    def boom(*a):
+        raise AssertionError("an all-zero map needs no superpixels")
+
+    monkeypatch.setattr(sp, "superpixel_labels", boom)
+    image = from_array(np.zeros((8, 8, 3), np.uint8))
+    for v in (np.zeros((8, 8)), -np.ones((8, 8))):
+        assert sp.SuperpixelRegions().regions(image, AttributionMap(v, v, "t", ClassTarget(0))) == []
+
+
+def test_superpixel_regions_small_and_float32_maps_match_the_reference(monkeypatch):
+    """A map whose positive part sums to less than 1, and a float32 map: masses to 1e-9 of the
+    float64 reference (float32 sums are off by ~1e-7)."""
+    import vlx.regions.superpixels as sp
+
+    segs = _grid_segs(6, 8, 8)
+    monkeypatch.setattr(sp, "superpixel_labels", lambda px, algorithm, n: segs)
+    image = from_array(np.zeros((48, 64, 3), np.uint8))
+    rng = np.random.default_rng(7)
+    for scale, dtype in [(1e-4, np.float64), (1.0, np.float32), (1e-4, np.float32)]:
+        values = ((np.kron(rng.normal(size=(6, 8)), np.ones((8, 8))) + 0.3 * rng.normal(size=(48, 64)))
+                  * scale).astype(dtype)
+        assert 0 < np.clip(values, 0, None).astype(float).sum() <= 1 or scale == 1.0
+        got = sp.SuperpixelRegions(coverage=0.6, max_regions=5, min_area=0.0).regions(
+            image, AttributionMap(values, values, "t", ClassTarget(0)))
+        want = _superpixel_reference(segs, values, 0.6, 5, 0.0)
+        assert len(got) == len(want) >= 2
+        for r, (share, m) in zip(got, want):
+            np.testing.assert_array_equal(r.mask, m)
+            assert r.attribution_mass == pytest.approx(share, rel=1e-9, abs=0)
+
+
+def test_superpixel_regions_equal_masses_are_taken_in_label_order(monkeypatch):
+    """48 cells, masses 2 and 1 in alternate columns; coverage 0.75 takes every 2 and the first six 1s
+    by label (NumPy's default sort does not keep the order of equal keys)."""
+    import vlx.regions.superpixels as sp
+
+    segs = _grid_segs(6, 8, 4)
+    monkeypatch.setattr(sp, "superpixel_labels", lambda px, algorithm, n: segs)
+    image = from_array(np.zeros((24, 32, 3), np.uint8))
+    cells = np.where(np.arange(48) % 2 == 0, 2.0, 1.0).reshape(6, 8)
+    v = np.kron(cells, np.ones((4, 4)))
+    got = sp.SuperpixelRegions(coverage=0.75, max_regions=5, min_area=0.0).regions(
+        image, AttributionMap(v, v, "t", ClassTarget(0)))
+    taken = np.isin(segs, [k for k in range(48) if k % 2 == 0] + [1, 3, 5, 7, 9, 11])
+    assert len(got) == 1
+    np.testing.assert_array_equal(got[0].mask, taken)
+    assert got[0].attribution_mass == pytest.approx(54 / 72)
+
+
+def test_superpixel_regions_never_take_zero_mass_cells_when_rounding_falls_short(monkeypatch):
+    """One pixel of 1e16 and sixteen cells of mass 1: the running sum of cell masses stays at 1e16
+    (each +1 is rounded away) while the pixel sum is 1e16 + 16, so coverage 1 is never reached in
+    float64; the loop still stops at the first cell with no mass."""
+    import vlx.regions.superpixels as sp
+
+    segs = _grid_segs(6, 6, 4)                      # 36 cells of 16 px
+    monkeypatch.setattr(sp, "superpixel_labels", lambda px, algorithm, n: segs)
+    image = from_array(np.zeros((24, 24, 3), np.uint8))
+    v = np.zeros((24, 24))
+    v[0, 0] = 1e16
+    ones = [k for k in range(36) if k % 2 == 1 and k < 33]        # 16 cells, 1 / 16 per pixel
+    for k in ones:
+        v[segs == k] = 1 / 16
+    assert float(np.clip(v, 0, None).sum()) == 1e16 + 16
+    got = sp.SuperpixelRegions(coverage=1.0, max_regions=50, min_area=0.0).regions(
+        image, AttributionMap(v, v, "t", ClassTarget(0)))
+    union = np.zeros((24, 24), bool)
+    for r in got:
+        union |= r.mask
+    np.testing.assert_array_equal(union, np.isin(segs, [0] + ones))
