@@ -232,15 +232,21 @@ def test_eval_images_unreadable_and_failing_images(clf, loads, images, tmp_path,
     assert "1 method(s) on 3 image(s)" in (tmp_path / "report.html").read_text()
 
 
-def test_eval_images_error_lines_keep_the_first_line(clf, loads, tmp_path, capsys):
+def test_eval_images_error_lines_keep_the_first_line_trimmed(clf, loads, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     bad = tmp_path / "two\nlines.png"                 # a file name with a newline: the message has two lines
     bad.write_text("no image")
+    lead = Path(" lead.png")                          # a relative name with a leading space: trimmed
+    lead.write_text("no image")
     good = tmp_path / "a.png"
     Image.fromarray(np.full((32, 32, 3), 7, np.uint8)).save(good)
-    text, _, failed = cli_eval.eval_images([bad, good], "m", "cpu", "saliency", None, None, 3, None, "json", None)
-    assert failed == 1
-    assert json.loads(text)["rows"][0]["error"] == str(tmp_path / "two")
-    assert capsys.readouterr().err == f"vlx: error: two\nlines.png / -: {tmp_path / 'two'}\n"
+    text, _, failed = cli_eval.eval_images([bad, lead, good], "m", "cpu", "saliency", None, None, 3, None, "json",
+                                           None)
+    assert failed == 2
+    rows = json.loads(text)["rows"]
+    assert rows[0]["error"] == str(tmp_path / "two")
+    assert rows[1]["error"] == "lead.png: not an image file vlx can read (PIL does not recognise it)."
+    assert capsys.readouterr().err.splitlines()[:2] == ["vlx: error: two", f"lines.png / -: {tmp_path / 'two'}"]
 
 
 def test_eval_images_raises_for_a_single_bad_image_or_in_strict_mode(clf, loads, images):
@@ -331,8 +337,11 @@ def suite_means(clf, items, methods, steps, options):
     return {m: {k: float(np.mean([r.values[k] for r in rows if r.method == m])) for k in mets} for m in methods}
 
 
-def test_eval_suite_json_and_files(clf, loads, planted_suite, tmp_path):
+def test_eval_suite_json_and_files(clf, loads, planted_suite, tmp_path, monkeypatch):
     items, calls = planted_suite
+    titles = []
+    real_png = cli_eval.curves_png
+    monkeypatch.setattr(cli_eval, "curves_png", lambda c, p, t: titles.append(t) or real_png(c, p, t))
     said = []
     out = tmp_path / "out"
     text, table, failed = cli_eval.eval_suite("localisation", "spec", "cpu", "saliency,occlusion", None, 3, 2, 4,
@@ -355,6 +364,7 @@ def test_eval_suite_json_and_files(clf, loads, planted_suite, tmp_path):
         assert got[m]["means"] == pytest.approx(want[m], rel=1e-12, abs=1e-15) and got[m]["n"] == 2
     assert got["occlusion"]["options"] == {"window": 56, "stride": 28} and got["saliency"]["options"] == {}
     assert sorted(p.name for p in (out / "curves").iterdir()) == ["suite_deletion.png", "suite_insertion.png"]
+    assert titles == [f"mean {m} curve, localisation-v1, 2 items (AUC in the legend)" for m in ("deletion", "insertion")]
     rows = list(csv.DictReader(io.StringIO((out / "table.csv").read_text())))
     assert [r["method"] for r in rows] == [s["method"] for s in doc["scores"]] and rows[0]["#"] == "1"
     html = (out / "report.html").read_text()

@@ -162,6 +162,4 @@ def eval_suite(suite: str, model: str, device: str, methods: str | None, metrics
         from rich.text import Text
 
         return "", Group(rich_table(headers, body, title=f"{built.version} leaderboard"), Text(footer)), 0
-    if fmt == "json":
-        return json_text, None, 0
     return render(fmt, headers, body, json_text) + ("\n" + footer if fmt == "markdown" else ""), None, 0
