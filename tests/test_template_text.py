@@ -151,3 +151,62 @@ def test_names_and_styles():
     assert TemplateVerbalizer().style == "short"
     assert fill_slots("no slots", {}) == "no slots"
     assert fill_slots("[A][B]", {"A": "1", "B": "[A]"}) == "1[A]"
+
+
+def test_facts_and_slots_of_the_contrastive_and_not_the_top_class_templates():
+    s = _sheet([_r(0)], other_index=3, other_label="tiger cat", other_score=0.09)
+    v = TemplateVerbalizer().verbalize(s)
+    assert v.facts[:5] == (Fact("class", "Egyptian cat"), Fact("model", "Net"), Fact("confidence", 0.79),
+                           Fact("other_class", "tiger cat"), Fact("other_confidence", 0.09))
+    slotted, slots = TemplateVerbalizer().slotted(s)
+    assert slotted == ("[MODEL] gives [CLASS] [CONF] and [OTHER] [OTHER_CONF]. The region at the [R1_POS], [R1_AREA] of "
+                       "the image, holds [R1_SHARE] of the Grad-CAM attribution for [CLASS] rather than tiger cat.")
+    assert slots == {"CLASS": "Egyptian cat", "MODEL": "Net", "CONF": "79%", "OTHER": "tiger cat", "OTHER_CONF": "9%",
+                     "METHOD": "Grad-CAM", "R1_POS": "centre", "R1_AREA": "10%", "R1_SHARE": "50%"}
+    assert fill_slots(slotted, slots) == v.text
+    # not the top class: the top class by its first synonym, and its probability
+    s = _sheet(prediction=Prediction((5, 2), ("espresso, coffee", "Egyptian cat"), (0.6, 0.3)), target_score=0.3)
+    assert TemplateVerbalizer().verbalize(s).facts == (
+        Fact("class", "Egyptian cat"), Fact("model", "Net"), Fact("confidence", 0.3), Fact("top_class", "espresso"),
+        Fact("top_confidence", 0.6), Fact("method", "Grad-CAM"))
+    slotted, slots = TemplateVerbalizer().slotted(s)
+    assert slotted == ("[MODEL] gives [CLASS] [CONF]; its top class is [TOP] ([TOP_CONF]). "
+                       "No region holds positive Grad-CAM attribution.")
+    assert slots == {"CLASS": "Egyptian cat", "MODEL": "Net", "CONF": "30%", "TOP": "espresso", "TOP_CONF": "60%",
+                     "METHOD": "Grad-CAM"}
+
+
+@pytest.mark.parametrize("desc, sentence, facts, slots", [
+    (RegionDescription(("fur", "grass"), (0.31, 0.2), (), "", "clip:hf:ViT-B-32"),
+     " CLIP matches it best to fur (31%).", (Fact("region1.seen_as", "fur"), Fact("region1.seen_as_score", 0.31)),
+     {"R1_SEEN": "fur", "R1_SEEN_CONF": "31%"}),
+    # a VLM describer's source is "vlm:hf:<name>": the name after the second colon
+    (RegionDescription((), (), (), " a red ball ", "vlm:hf:SmolVLM-256M-Instruct"),
+     ' SmolVLM-256M-Instruct describes it as "a red ball".', (Fact("region1.caption", " a red ball "),),
+     {"R1_CAPTION": "a red ball"}),
+])
+def test_each_describers_facts_and_slots(desc, sentence, facts, slots):
+    s = _sheet([_r(0, desc=desc)])
+    v = TemplateVerbalizer("detailed").verbalize(s)
+    assert v.text.endswith(" of the Grad-CAM attribution." + sentence)
+    assert v.facts[-len(facts):] == facts
+    slotted, table = TemplateVerbalizer("detailed").slotted(s)
+    assert {k: table[k] for k in slots} == slots and fill_slots(slotted, table) == v.text
+
+
+def test_a_slot_the_table_does_not_hold_leaves_nothing_filled():
+    assert fill_slots("[CLASS] holds [R1_AFTER].", {"CLASS": "tabby"}) is None
+    assert fill_slots("[R1_AFTER]", {}) is None
+
+
+def test_the_display_name_is_the_summary_before_its_first_colon(monkeypatch):
+    from vlx.registry import METHODS
+
+    class _Method:
+        summary = "My-CAM: channel weights: the mean gradient"
+
+    assert "gradcam" in METHODS                        # the registry is filled before one entry is added
+    monkeypatch.setitem(METHODS._items, "mycam", _Method)
+    assert method_display_name("mycam") == "My-CAM"
+    _Method.summary = "Input times gradient"           # no colon: the registry name
+    assert method_display_name("mycam") == "mycam"

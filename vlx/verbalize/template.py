@@ -24,7 +24,7 @@ def method_display_name(method: str) -> str:
     if method in METHODS:
         summary = METHODS.get(method).summary
         if ":" in summary:
-            return summary.split(":", 1)[0].strip()
+            return summary.partition(":")[0].strip()
     return method
 
 
@@ -45,7 +45,7 @@ class TemplateVerbalizer:
         self.style = style
 
     def verbalize(self, sheet: FactSheet) -> Verbalization:
-        text, facts, _ = self._build(sheet, slotted=False)
+        text, facts, _ = self._build(sheet)
         return Verbalization(text=text, style=self.style, verbalizer=self.name, facts=tuple(facts),
                              verified=True, check={"status": "verified", "issues": []})
 
@@ -55,7 +55,7 @@ class TemplateVerbalizer:
         text, _, slots = self._build(sheet, slotted=True)
         return text, slots
 
-    def _build(self, sheet: FactSheet, slotted: bool) -> tuple[str, list[Fact], dict[str, str]]:
+    def _build(self, sheet: FactSheet, slotted: bool = False) -> tuple[str, list[Fact], dict[str, str]]:
         facts: list[Fact] = []
         slots: dict[str, str] = {}
 
@@ -83,8 +83,7 @@ class TemplateVerbalizer:
             s.append(f" gives {label} {conf}; its top class is {say('top_class', short_name(top), short_name(top))} "
                      f"({say('top_confidence', tconf, pct(tconf))}).")
         if detailed and sheet.group and sheet.group.lower() not in sheet.target_label.lower():
-            s.insert(-1, "")
-            s[-1] = s[-1].rstrip(".") + f"; {label} is a kind of {say('group', sheet.group, sheet.group)}."
+            s[-1] = s[-1].removesuffix(".") + f"; {label} is a kind of {say('group', sheet.group, sheet.group)}."
         say("method", mname, mname)
         what = f"the {mname} attribution" if sheet.other_label is None else \
             f"the {mname} attribution for {label} rather than {sheet.other_label}"
