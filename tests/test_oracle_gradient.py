@@ -369,3 +369,25 @@ def test_integrated_gradients_accumulate_in_float32_whatever_the_default_dtype(m
         torch.set_default_dtype(old)
     assert out.dtype == torch.float32
     assert torch.equal(out, ref)
+
+
+def test_smoothgrad_noise_follows_the_input_dtype_whatever_the_default_dtype(models):
+    """Under a float64 default, the noise is still cast to the float32 input (the model's dtype):
+    SmoothGrad runs, gives a float32 map, and that map is the documented mean over the float64
+    default's own draws (``randn`` in the default dtype, cast to the input's)."""
+    model, p = models[("cnn", "softplus")], models[("cnn", "softplus")].module.params
+    x = inputs(seed=5, batch=1)
+    n, level, seed = 3, 0.2, 2
+    sg = get_method("smoothgrad", base="saliency", n_samples=n, noise_level=level, batch_size=2, seed=seed)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        out = sg.attribute(model, x, ClassTarget(1))
+        g = torch.Generator().manual_seed(seed)
+        noise = torch.cat([torch.randn((k, 3, SIZE, SIZE), generator=g) for k in (2, 1)]).float()
+    finally:
+        torch.set_default_dtype(old)
+    assert out.dtype == torch.float32 and out.shape == (1, SIZE, SIZE)
+    xs = (x[0][None] + noise * level * float(x[0].max() - x[0].min())).double().numpy()
+    grad = input_grad(p, xs, coef_rows([1] * n, n))
+    close(out[0], np.abs(grad).max(1).mean(0), "smoothgrad under a float64 default", rel=1e-4)
