@@ -459,3 +459,35 @@ def test_write_curve_pngs(tmp_path):
 def test_safe_names():
     assert tables._safe("a b/c\\d:e.f-g_h") == "a_b_c_d_e.f-g_h"
     assert tables._safe("été") == "été" and tables._safe("") == ""
+
+
+def test_curves_png_pixel_exact_against_the_layout_drawn_by_hand(tmp_path):
+    """The whole chart, drawn again here from its layout: margins 52 / 170 / 30 / 40 px, light
+    grid lines and tick labels at quarters, a black frame, title top left, x caption at the
+    bottom, curves (clipped to [0, 1]) 2 px wide, legend swatches 3 px wide with the label cut
+    to 16 characters and the trapezoid AUC (numpy) to 3 decimals."""
+    from PIL import ImageDraw
+
+    curves = {"a-very-long-method-name": ([0.0, 0.25, 1.0], [0.9, 0.4, 0.1]), "flat": ([0.0, 1.0], [1.3, -0.2])}
+    w, h = 600, 400
+    got = np.asarray(Image.open(tables.curves_png(curves, tmp_path / "c.png", "my title", size=(w, h))))
+    im = Image.new("RGB", (w, h), "white")
+    d = ImageDraw.Draw(im)
+    L, T, pw, ph = 52, 30, w - 52 - 170, h - 30 - 40
+    xy = lambda fx, py: (L + fx * pw, T + (1 - py) * ph)  # noqa: E731
+    for t in (0.0, 0.25, 0.5, 0.75, 1.0):
+        d.line([xy(0, t), xy(1, t)], fill=(230, 230, 230))
+        d.text((L - 34, xy(0, t)[1] - 6), f"{t:.2f}", fill="black")
+        d.text((xy(t, 0)[0] - 10, T + ph + 6), f"{t:.2f}", fill="black")
+    d.rectangle([L, T, L + pw, T + ph], outline="black")
+    d.text((L, 8), "my title", fill="black")
+    d.text((L + pw // 2 - 60, h - 16), "fraction of pixels perturbed", fill="black")
+    aucs = ["0.350", "0.550"]        # trapezoids: 0.25*(0.9+0.4)/2 + 0.75*(0.4+0.1)/2; (1.3-0.2)/2 unclipped
+    assert f"{np.trapezoid([0.9, 0.4, 0.1], [0.0, 0.25, 1.0]):.3f}" == aucs[0]
+    for i, (xs, ys) in enumerate(curves.values()):
+        colour = tables.PALETTE[i]
+        d.line([xy(x, min(max(y, 0.0), 1.0)) for x, y in zip(xs, ys)], fill=colour, width=2)
+        ly = T + 4 + 14 * i
+        d.line([(L + pw + 10, ly + 6), (L + pw + 28, ly + 6)], fill=colour, width=3)
+        d.text((L + pw + 32, ly), f"{['a-very-long-meth', 'flat'][i]} {aucs[i]}", fill="black")
+    assert np.array_equal(got, np.asarray(im))
