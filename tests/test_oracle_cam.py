@@ -690,3 +690,66 @@ def test_eigencam_sign_rule_on_both_signs_of_the_data():
     ours = get_method("eigencam").combine_forward(None, None, None, None, torch.tensor(acts, dtype=torch.float32))
     expected = eigencam(acts)
     assert_close(ours.double().numpy(), expected, "eigencam signs")
+
+
+def test_forward_cam_selection_ties_on_a_wide_layer(monkeypatch):
+    """40 channels with keys and masses from {1, 2} (many ties): the chosen channels are the first
+    ``k`` by (key desc, mass desc, index asc), written out with Python's sort. Torch's default sort
+    does not keep the order of equal keys beyond 16 items, so both sorts must be stable."""
+    import vlx.attribute.cam as cam
+
+    rng = np.random.default_rng(3)
+    b, c, k = 2, 40, 15
+    mass = rng.integers(1, 3, (b, c)).astype(float)
+    key = rng.integers(1, 3, (b, c)).astype(float)
+    acts = torch.tensor(mass[:, :, None, None])
+    grads = torch.tensor((key / mass)[:, :, None, None])          # AblationCAM's key |sum g A| = key
+    monkeypatch.setattr(cam, "layer_gradients", lambda model, x, target, module: (acts, grads))
+    for rank, order in (("mass", lambda i: lambda ch: (-mass[i, ch], ch)),
+                        ("gradient", lambda i: lambda ch: (-key[i, ch], -mass[i, ch], ch))):
+        chosen, _ = get_method("ablationcam", channels=k, rank=rank).selected(None, None, None, None, acts)
+        want = [sorted(sorted(range(c), key=order(i))[:k]) for i in range(b)]
+        assert chosen.tolist() == want, rank
+
+
+def test_layer_gradients_ask_for_input_gradients_only_for_a_frozen_model():
+    """A model with trainable weights before the layer: one forward pass, the input not asking for
+    a gradient; frozen: a second pass with the input asking for one (else the layer's output has no
+    graph). The maps agree."""
+    from vlx.testing import planted_classifier
+
+    model = planted_classifier("top-right", size=32)
+    x = inputs(seed=2, batch=1)
+    layer = model.layer("auto")[0]
+    seen = []
+    handle = model.module.register_forward_pre_hook(lambda m, args: seen.append(args[0].requires_grad))
+    try:
+        trainable = get_method("gradcam").attribute(model, x, ClassTarget(0), layer)
+        assert seen == [False]
+        for p in model.module.parameters():
+            p.requires_grad_(False)
+        seen.clear()
+        frozen = get_method("gradcam").attribute(model, x, ClassTarget(0), layer)
+        assert seen == [False, True]
+    finally:
+        handle.remove()
+    assert torch.allclose(frozen, trainable, atol=1e-6) and trainable.max() > 0
+
+
+@pytest.mark.parametrize("method", ["scorecam", "ablationcam"])
+def test_forward_cams_as_wide_as_the_layer_need_no_gradients(models, method, monkeypatch):
+    """``channels`` equal to (or above) the layer's width is the full method: no channel ranking,
+    so no backward pass."""
+    import vlx.attribute.cam as cam
+
+    model = models["cnn"]
+    width = model.module.params.masks.shape[0]
+
+    def no_gradients(*a):
+        raise AssertionError("a backward pass for a full-width selection")
+
+    full = vlx_map(model, method, inputs(), ClassTarget(TARGETS))
+    monkeypatch.setattr(cam, "layer_gradients", no_gradients)
+    for k in (width, width + 1):
+        got = vlx_map(model, method, inputs(), ClassTarget(TARGETS), channels=k, rank="gradient")
+        assert np.array_equal(got, full), k
