@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.vlx-setup-stamp
 OUT ?= out/demo
 
-.PHONY: setup demo test test-peers bench bench-env mutate clean
+.PHONY: setup demo test test-peers bench bench-env mutate mutate-again clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,11 @@ test: setup
 mutate: setup
 	@grep -v '^#' tools/mutate-targets.txt | grep -v '^$$' | grep -- "$(ONLY)" | while read -r mod tests; do \
 	  PY=$(abspath $(PY)) bash tools/mutate.sh $$mod $$tests | tail -n 1; done
+
+# Re-check only what a finished `make mutate` run left alive, against the current tests (tools/mutate-again.sh).
+mutate-again: setup
+	@grep -v '^#' tools/mutate-targets.txt | grep -v '^$$' | grep -- "$(ONLY)" | while read -r mod tests; do \
+	  PY=$(abspath $(PY)) bash tools/mutate-again.sh $$mod $$tests | tail -n 1; done
 
 bench: setup
 	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
