@@ -297,6 +297,10 @@ def test_sam_regions_rejects_bad_options_and_loads_specs_on_the_device(monkeypat
     sam.SamRegions("hf:somewhere", device="meta")
     sam.SamRegions()
     assert seen == [("hf:somewhere", "meta"), ("hf:facebook/sam-vit-base", "cpu")]
+    r = sam.SamRegions(Scripted(None))
+    assert (r.coverage, r.max_regions, r.min_area, r.proposals) == (0.5, 5, 0.005, "prompts")
+    assert (r.n_positive, r.n_negative, r.dedupe_iou) == (3, 3, 0.7)
+    assert r.auto == dict(points_per_side=16, pred_iou_thresh=0.88, stability_thresh=0.92, dedupe_iou=0.7)
 
 
 def test_candidates_decode_point_then_box_prompts(monkeypatch):
