@@ -154,6 +154,31 @@ def test_the_highest_score_wins_even_the_last_option():
     assert v.facts == TemplateVerbalizer().verbalize(s).facts
     assert v.check["mode"] == "constrained" and v.check["llm"] == "scripted" and v.check["checked"] == list(CHECKED)
     assert v.check["original"] == v.text and v.check["seconds"] >= 0 and "fallback" not in v.check
+    # each sentence is scored after the sentences chosen before it, joined by a space
+    chosen = [c[-1] for _, _, c in lm.calls]
+    assert [p for _, p, _ in lm.calls] == [" ".join(chosen[:i]) for i in range(len(chosen))]
+    assert len(chosen) == 3 and lm.calls[2][1] == chosen[0] + " " + chosen[1]
+
+
+def test_a_sentence_with_two_phrasings_is_scored(monkeypatch):
+    import vlx.verbalize.llm as llm_mod
+
+    monkeypatch.setattr(llm_mod, "alternatives", lambda s: [s, "Other words."] if s.startswith("[MODEL]") else [s])
+    lm = _LM(lambda n: [0.0, 1.0])
+    v = LLMVerbalizer(llm=lm).verbalize(_sheet(regions=()))
+    assert len(lm.calls) == 1 and lm.calls[0][2][1] == "Other words." and v.check["choices"] == [1, 0]
+    assert v.check["original"] == "Other words. No region holds positive Grad-CAM attribution."
+
+
+def test_the_seconds_are_the_time_the_lm_took(monkeypatch):
+    import types
+
+    import vlx.verbalize.llm as llm_mod
+
+    clock = iter([10.0, 12.5])
+    monkeypatch.setattr(llm_mod, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    v = LLMVerbalizer(llm=_LM(reply="Net predicts Egyptian cat (79%)."), mode="free").verbalize(_sheet())
+    assert v.check["seconds"] == 2.5
 
 
 # --- free mode ---------------------------------------------------------------------------------
@@ -181,6 +206,7 @@ def test_a_rejected_reply_falls_back_to_the_template():
     assert v.check["status"] == "rejected" and v.check["fallback"] == "template"
     assert v.text == TemplateVerbalizer("detailed").verbalize(s).text and v.style == "detailed"
     assert v.check["original"] == "Net is accurate." and v.verified is True
+    assert v.verbalizer == "llm" and v.facts == TemplateVerbalizer("detailed").verbalize(s).facts
 
 
 def test_modes_and_loading():
@@ -228,6 +254,9 @@ def test_messages_carry_the_facts():
     assert "- Prediction explained: tabby (a kind of feline), confidence 5%\n" in u
     assert "- The model's top class is Egyptian cat (79%)\n" in u
     assert "- Contrast: why tabby and not tiger cat\n" in u
+    # no prediction at all: the explained class counts as the top one, and no top class is stated
+    empty = LLMVerbalizer().messages(_sheet(prediction=Prediction((), (), ())))[1]["content"]
+    assert "- Prediction explained: Egyptian cat, confidence 79%\n- Explanation method: Grad-CAM\n" in empty
 
 
 # --- an unfinished reply -------------------------------------------------------------------------
@@ -236,6 +265,8 @@ def test_messages_carry_the_facts():
     ("", ""), ("   ", ""), ("Done.", "Done."), ("  Done!  ", "Done!"), ("Done?", "Done?"),
     ("One. Two is cut", "One."), ("One! Two", "One!"), ("One? Two", "One?"), ("A. B? C! D", "A. B? C!"),
     ("A! B. C", "A! B."), ("No stop", "No stop"), (". Two", ". Two"), ("x. Two", "x."), ("A.B", "A.B"),
+    ("One. Two.", "One. Two."), ("One. Region X", "One."),     # complete: judged on the last character only
+    ("A. B. C", "A. B."), ("A! B! C", "A! B!"), ("A? B? C", "A? B?"),   # cut at the last full stop of each kind
 ])
 def test_complete_sentences(text, want):
     assert complete_sentences(text) == want

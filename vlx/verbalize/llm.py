@@ -66,8 +66,7 @@ class LLMVerbalizer:
             "seen_as": r.description.labels[0] if r.description and r.description.labels else None,
         } for r in sheet.regions[: 2 if self.style == "short" else 5]]
         top = None if sheet.is_top else short_name(sheet.prediction.labels[0])
-        user = render("verbalize_user.j2", optional=("top_label", "top_confidence", "other_label", "group"),
-                      model=sheet.model, label=sheet.target_label, confidence=pct(sheet.target_score),
+        user = render("verbalize_user.j2", model=sheet.model, label=sheet.target_label, confidence=pct(sheet.target_score),
                       method=method_display_name(sheet.method), regions=regions, style=self.style,
                       top_label=top, top_confidence=None if top is None else pct(sheet.prediction.scores[0]),
                       other_label=sheet.other_label, group=sheet.group)
