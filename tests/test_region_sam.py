@@ -108,16 +108,16 @@ def test_best_per_prompt_keeps_the_largest_iou_times_mass_minus_area():
     b = rect(h, w, 0, 2, 0, 2)          # mass 0.7, area 0.2  -> 0.50
     c = rect(h, w, 3, 4, 4, 5)          # mass 0.3, area 0.05 -> 0.25
     d = rect(h, w, 0, 4, 0, 5)          # mass 1.0, area 1.0  -> 0
-    masks = np.stack([np.stack([a, b, c]), np.stack([c, d, a])])
-    iou = np.array([[0.9, 0.6, 1.0], [1.5, 0.2, 0.5]], dtype=np.float32)
+    masks = np.stack([np.stack([a, b, c]), np.stack([d, c, a])])
+    iou = np.array([[0.9, 0.6, 1.0], [0.2, 1.5, 0.9]], dtype=np.float32)
     # prompt 0: 0.9*0.35=0.315, 0.6*0.5=0.30, 1.0*0.25=0.25 -> a (b would win without the iou factor)
-    # prompt 1: iou clipped to 1: 1*0.25=0.25, 0, 0.5*0.35=0.175 -> c (a would win without the clip)
+    # prompt 1: 0.2*0=0, iou clipped to 1: 1*0.25=0.25, 0.9*0.35=0.315 -> a (c would win unclipped)
     pred = MaskPrediction(masks, iou, np.ones_like(iou))
     best, q = best_per_prompt(pred, v)
     assert best.shape == (2, h, w) and best.dtype == bool
     np.testing.assert_array_equal(best[0], a)
-    np.testing.assert_array_equal(best[1], c)
-    np.testing.assert_array_equal(q, np.array([0.9, 1.5], dtype=np.float32))
+    np.testing.assert_array_equal(best[1], a)
+    np.testing.assert_array_equal(q, np.array([0.9, 0.9], dtype=np.float32))
 
 
 # -- automatic_masks ---------------------------------------------------------------------------------
