@@ -175,6 +175,7 @@ def test_eval_images_csv_files_and_values(clf, loads, images, tmp_path):
     assert "<title>vlx eval: 2 method(s) on 2 image(s)</title>" in html
     assert ">model planted:soft<" in html and ">metrics deletion, insertion<" in html
     assert html.count("data:image/png;base64,") == 4
+    assert '<p class="muted">' not in html             # no notes paragraph for plain images
     # one progress line per row, in grid order, with the row's own numbers
     secs = {(r["image"], r["method"]): float(r["seconds"]) for r in rows}
     assert said == [f"{m:>22}  {i}  {secs[(i, m)]:6.2f} s  deletion {want[(i, m)]['deletion']:.3f}  "
