@@ -157,3 +157,149 @@ def test_occlusion_options_and_messages():
     assert type(m.n_segments) is int
     with pytest.raises(UsageError, match=r"^unknown occlusion regions 'tiles'; use windows or players$"):
         perturb.Occlusion(regions="tiles")
+
+
+def test_occlusion_explains_each_inputs_own_class_and_starts_with_no_scores():
+    m = perturb.Occlusion(regions="players", baseline="zero")
+    assert m.last_full is None and m.last_empty is None and m.last_info == []
+    lab = torch.tensor([[0, 1], [0, 1]])
+    coef = torch.tensor([[2.0, -1.0], [0.5, 3.0]])                    # class k: coef[k] . (player means)
+    scorer = FunctionScorer(lambda t: torch.stack([t[:, 0][:, lab == p].mean(1) for p in range(2)], 1) @ coef.T,
+                            players=lab)
+    x = torch.tensor([[[[1.0, 1.0], [1.0, 1.0]]], [[[2.0, 4.0], [2.0, 4.0]]]])
+    out = m.attribute(scorer, x, ClassTarget((1, 0)))
+    torch.testing.assert_close(out[0], coef[1][lab] * 1.0)             # sample 0, class 1: drops 0.5, 3
+    torch.testing.assert_close(out[1], coef[0][lab] * torch.tensor([2.0, 4.0])[lab])   # sample 1, class 0
+    torch.testing.assert_close(m.last_full, torch.tensor([[3.5], [0.0]]))
+    assert m.last_info == [{"samples": 2}, {"samples": 2}]
+
+
+# -- RISE -----------------------------------------------------------------------------------------
+
+def bilinear_up(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of ``a`` ``(n, g, g)`` with half-pixel centres (``align_corners=False``), by hand."""
+    def axis(n_in, n_out):
+        src = np.maximum((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0)
+        i0 = np.floor(src).astype(int)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        return i0, i1, src - i0
+
+    y0, y1, fy = axis(a.shape[1], size[0])
+    x0, x1, fx = axis(a.shape[2], size[1])
+    rows = a[:, y0] * (1 - fy)[None, :, None] + a[:, y1] * fy[None, :, None]
+    return rows[:, :, x0] * (1 - fx) + rows[:, :, x1] * fx
+
+
+def rise_masks_reference(n, grid, p, hw, seed, sampler, block):
+    """RISE's masks as the paper makes them: cells kept below ``p``, upsampled bilinearly to
+    ``(grid + 1) * cell`` (cell = ceil(size / grid)) and cropped at a shift in ``[0, cell)``, from the
+    sampler's points for this seed."""
+    from vlx.attribute import sampling
+
+    u = sampling.rise_points(n, grid * grid + 2, torch.Generator().manual_seed(seed), sampler, block).numpy()
+    h, w = hw
+    ch, cw = -(-h // grid), -(-w // grid)
+    cells = (u[:, :grid * grid] < p).astype(float).reshape(n, grid, grid)
+    dy = np.minimum((u[:, -2] * ch).astype(int), ch - 1)
+    dx = np.minimum((u[:, -1] * cw).astype(int), cw - 1)
+    big = bilinear_up(cells, ((grid + 1) * ch, (grid + 1) * cw))
+    return np.stack([big[j, dy[j]:dy[j] + h, dx[j]:dx[j] + w] for j in range(n)])
+
+
+@pytest.mark.parametrize("sampler,tolerance,n", [("sobol", None, 160), ("sobol", 0.5, 12), ("iid", None, 12)])
+def test_rise_masks_are_the_papers_from_the_seeded_points(sampler, tolerance, n):
+    torch.manual_seed(123)                                     # the global generator plays no part
+    rise = perturb.RISE(n_masks=n, grid=3, p=0.4, sampler=sampler, tolerance=tolerance, block=4, seed=5)
+    state = rise.prepare(None, torch.ones(1, 1, 10, 13))
+    got = rise.mask_chunk(state, 0, n)
+    assert got.shape == (n, 1, 10, 13)
+    ref = rise_masks_reference(n, 3, 0.4, (10, 13), 5, sampler, 4 if tolerance else None)
+    np.testing.assert_allclose(got[:, 0].numpy(), ref, atol=1e-6)
+    np.testing.assert_allclose(rise.mask_chunk(state, 3, 7)[:, 0].numpy(), ref[3:7], atol=1e-6)
+
+
+def rise_reference(masks: np.ndarray, s: np.ndarray, p: float, centre: bool):
+    """The map ``sum (s_i - c) M_i / (n p)`` and the largest standard error of that mean."""
+    c = s.mean() if centre else 0.0
+    terms = (s - c)[:, None, None] * masks / p
+    se = terms.std(0, ddof=1) / np.sqrt(len(s)) if len(s) > 1 else np.full(masks.shape[1:], np.inf)
+    return terms.mean(0), float(se.max())
+
+
+def planted_rise_scorer():
+    wts = torch.linspace(-1, 2, 6 * 7).view(1, 1, 6, 7)
+    return FunctionScorer(lambda t: torch.stack([(t * wts).sum((1, 2, 3)), -(t * wts).sum((1, 2, 3))], 1),
+                          batch_size=3), wts
+
+
+@pytest.mark.parametrize("centre,score", [(True, "logit"), (False, "probability"), (True, "probability")])
+def test_rise_map_and_report_equal_the_estimator_by_hand(centre, score):
+    scorer, wts = planted_rise_scorer()
+    rise = perturb.RISE(n_masks=20, grid=2, p=0.5, score=score, centre=centre, baseline="zero", seed=2)
+    out = rise.attribute(scorer, torch.ones(1, 1, 6, 7), ClassTarget(1))[0].double().numpy()
+    masks = rise_masks_reference(20, 2, 0.5, (6, 7), 2, "sobol", None)
+    logits = np.stack([(masks * wts[0, 0].numpy()).sum((1, 2)), -(masks * wts[0, 0].numpy()).sum((1, 2))], 1)
+    s = logits[:, 1] if score == "logit" else np.exp(logits[:, 1]) / np.exp(logits).sum(1)
+    ref, se = rise_reference(masks, s, 0.5, centre)
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    info = rise.last_info[0]
+    assert info == {"samples": 20, "max_samples": 20, "stderr": pytest.approx(se, rel=1e-5), "tolerance": None,
+                    "sampler": "sobol", "converged": None}
+
+
+def test_rise_tolerance_stops_at_the_first_due_block_and_reports_it():
+    scorer, wts = planted_rise_scorer()
+    # batches of 3, blocks of 4, at least 8 masks: the first check falls after 9 masks
+    rise = perturb.RISE(n_masks=40, grid=2, score="logit", tolerance=1e6, block=4, baseline="zero", seed=1)
+    out = rise.attribute(scorer, torch.ones(1, 1, 6, 7), ClassTarget(0))[0].double().numpy()
+    masks = rise_masks_reference(40, 2, 0.5, (6, 7), 1, "sobol", 4)[:9]
+    ref, se = rise_reference(masks, (masks * wts[0, 0].numpy()).sum((1, 2)), 0.5, True)
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    assert rise.last_info[0] == {"samples": 9, "max_samples": 40, "stderr": pytest.approx(se, rel=1e-5),
+                                 "tolerance": 1e6, "sampler": "sobol", "converged": True}
+    # the rule reads the centred error: scores offset by 50 leave it as it is, the uncentred one grows
+    offset = FunctionScorer(lambda t: scorer.logits(t) + 50, batch_size=3)
+    s9 = (masks * wts[0, 0].numpy()).sum((1, 2)) + 50
+    assert rise_reference(masks, s9, 0.5, False)[1] > 2 * se
+    rise = perturb.RISE(n_masks=40, grid=2, score="logit", tolerance=1.5 * se, block=4, baseline="zero", seed=1)
+    rise.attribute(offset, torch.ones(1, 1, 6, 7), ClassTarget(0))
+    assert rise.last_info[0]["samples"] == 9 and rise.last_info[0]["converged"] is True
+    tight = perturb.RISE(n_masks=12, grid=2, score="logit", tolerance=1e-9, block=4, baseline="zero", seed=1)
+    tight.attribute(scorer, torch.ones(1, 1, 6, 7), ClassTarget(0))
+    assert tight.last_info[0]["samples"] == 12 and tight.last_info[0]["converged"] is False
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_rise_with_no_mask_or_one(n):
+    scorer, wts = planted_rise_scorer()
+    rise = perturb.RISE(n_masks=n, grid=2, p=0.5, score="logit", centre=False, baseline="zero", seed=0)
+    out = rise.attribute_targets(scorer, torch.ones(1, 1, 6, 7), [ClassTarget(0), ClassTarget(1)])
+    assert out.shape == (2, 6, 7)
+    if n == 0:
+        assert not out.any()
+        return
+    m = rise_masks_reference(1, 2, 0.5, (6, 7), 0, "sobol", None)[0]
+    s = float((m * wts[0, 0].numpy()).sum())
+    np.testing.assert_allclose(out.numpy(), np.stack([s * m / 0.5, -s * m / 0.5]), atol=1e-5)
+    assert rise.last_info[0]["stderr"] == float("inf")
+
+
+def test_rise_options_defaults_signs_and_messages():
+    r = perturb.RISE()
+    assert (r.n_masks, r.grid, r.p, r.score, r.centre, r.sampler) == (1000, 7, 0.5, "probability", True, "sobol")
+    assert (r.stop.tolerance, r.stop.block, r.stop.min_samples) == (None, 128, 256)
+    assert r.options == {"batch_size": None, "baseline": None, "seed": 0, "n_masks": 1000, "grid": 7, "p": 0.5,
+                         "score": "probability", "centre": True, "sampler": "sobol", "tolerance": None, "block": 128}
+    r = perturb.RISE(n_masks=9, grid=3, p=0.25, score="logit", centre=False, sampler="iid", tolerance=0.1, block=16,
+                     batch_size=5, baseline="blur", seed=3)
+    assert r.options == {"batch_size": 5, "baseline": "blur", "seed": 3, "n_masks": 9, "grid": 3, "p": 0.25,
+                         "score": "logit", "centre": False, "sampler": "iid", "tolerance": 0.1, "block": 16}
+    assert (r.stop.tolerance, r.stop.block, r.stop.min_samples) == (0.1, 16, 32)
+    assert (r.batch_size, r.baseline, r.seed) == (5, "blur", 3)
+    assert r.signed                                              # a logit can be negative
+    assert perturb.RISE().signed and perturb.RISE(score="logit").signed
+    assert perturb.RISE(centre=False).signed is False             # the paper's map of probabilities is >= 0
+    with pytest.raises(UsageError, match=r"^unknown RISE score 'prob'; use probability or logit$"):
+        perturb.RISE(score="prob")
+    with pytest.raises(UsageError, match=r"^unknown RISE sampler 'halton'; use sobol or iid$"):
+        perturb.RISE(sampler="halton")
