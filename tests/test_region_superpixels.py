@@ -258,3 +258,76 @@ def test_superpixel_regions_never_take_zero_mass_cells_when_rounding_falls_short
     for r in got:
         union |= r.mask
     np.testing.assert_array_equal(union, np.isin(segs, [0] + ones))
+
+
+def test_superpixel_functions_default_to_64_segments_and_compactness_10():
+    from skimage.segmentation import felzenszwalb, slic
+
+    from vlx.regions.superpixels import felzenszwalb_segments, slic_segments, superpixel_labels
+
+    rng = np.random.default_rng(0)
+    px = np.kron(rng.integers(0, 255, (15, 15, 3)), np.ones((4, 4, 1))).astype(np.uint8)     # 60 × 60
+    want = slic(px, n_segments=64, compactness=10.0, start_label=0, channel_axis=-1)
+    np.testing.assert_array_equal(superpixel_labels(px), want)
+    np.testing.assert_array_equal(slic_segments(px), want)
+    assert not np.array_equal(want, slic(px, n_segments=65, compactness=10.0, start_label=0, channel_axis=-1))
+    fz = felzenszwalb(px, scale=60 * 60 / 256.0, sigma=0.8, min_size=14, channel_axis=-1)
+    np.testing.assert_array_equal(felzenszwalb_segments(px), fz)
+
+
+def test_felzenszwalb_min_size_is_rounded_down():
+    """48 × 64 px with 10 segments: the minimum size is 3072 // 40 = 76 px, not 76.8."""
+    from skimage.segmentation import felzenszwalb
+
+    from vlx.regions.superpixels import superpixel_labels
+
+    rng = np.random.default_rng(9)
+    px = rng.integers(0, 255, (48, 64, 3)).astype(np.uint8)
+    want = felzenszwalb(px, scale=3072 / 40.0, sigma=0.8, min_size=76, channel_axis=-1)
+    np.testing.assert_array_equal(superpixel_labels(px, "felzenszwalb", 10), want)
+
+
+def test_superpixels_of_a_thin_image_keep_one_row():
+    """2 × 700 px shrinks to 1 × 320 (round(2 * 320 / 700) = 1): labelled there, then stretched back."""
+    from skimage.segmentation import felzenszwalb, slic
+    from skimage.transform import resize
+
+    from vlx.regions.superpixels import superpixel_labels
+
+    rng = np.random.default_rng(10)
+    px = np.kron(rng.integers(0, 255, (2, 35, 3)), np.ones((1, 20, 1))).astype(np.uint8)
+    px[1] = 255 - px[1]
+    small = resize(px, (1, 320), anti_aliasing=True, preserve_range=True).astype(np.uint8)
+    back = lambda lab: resize(lab, (2, 700), order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)  # noqa: E731
+    want = back(slic(small, n_segments=8, compactness=10.0, start_label=0, channel_axis=-1))
+    np.testing.assert_array_equal(superpixel_labels(px, "slic", 8), want)
+    want = back(felzenszwalb(small, scale=320 / 32.0, sigma=0.8, min_size=10, channel_axis=-1))
+    np.testing.assert_array_equal(superpixel_labels(px, "felzenszwalb", 8), want)
+    # and standing up: 700 × 2 shrinks to 320 × 1
+    tall = np.ascontiguousarray(px.transpose(1, 0, 2))
+    small = resize(tall, (320, 1), anti_aliasing=True, preserve_range=True).astype(np.uint8)
+    back = lambda lab: resize(lab, (700, 2), order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)  # noqa: E731
+    want = back(slic(small, n_segments=8, compactness=10.0, start_label=0, channel_axis=-1))
+    np.testing.assert_array_equal(superpixel_labels(tall, "slic", 8), want)
+    want = back(felzenszwalb(small, scale=320 / 32.0, sigma=0.8, min_size=10, channel_axis=-1))
+    np.testing.assert_array_equal(superpixel_labels(tall, "felzenszwalb", 8), want)
+
+
+def test_superpixel_coverage_reached_exactly_at_the_slack():
+    """Cell masses 1 - 1e-9, then two of (1 + 1e-9) / 2: total 2.0 exactly, and coverage 0.5 asks for
+    1 - 1e-9 after the slack, which the first cell holds exactly: one cell, not two."""
+    import vlx.regions.superpixels as sp
+
+    segs = _grid_segs(2, 2, 1)
+    m1 = 1.0 - 1e-9
+    m2 = (2.0 - m1) / 2
+    v = np.array([[m1, 0.0], [m2, m2]])
+    assert float(v.sum()) == 2.0 and 0.5 * 2.0 - 1e-9 == m1
+    orig = sp.superpixel_labels
+    try:
+        sp.superpixel_labels = lambda px, algorithm, n: segs
+        got = sp.SuperpixelRegions(coverage=0.5, min_area=0.0).regions(
+            from_array(np.zeros((2, 2, 3), np.uint8)), AttributionMap(v, v, "t", ClassTarget(0)))
+    finally:
+        sp.superpixel_labels = orig
+    assert len(got) == 1 and got[0].mask.tolist() == [[True, False], [False, False]]
