@@ -3,6 +3,7 @@ or computed in the test with numpy, never by the code under test."""
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -303,3 +304,248 @@ def test_rise_options_defaults_signs_and_messages():
         perturb.RISE(score="prob")
     with pytest.raises(UsageError, match=r"^unknown RISE sampler 'halton'; use sobol or iid$"):
         perturb.RISE(sampler="halton")
+
+
+# -- LIME and KernelSHAP: the rows scored, the values and errors they give, the stopping rule -------
+
+LAB = torch.arange(6).view(2, 3).repeat_interleave(2, 0).repeat_interleave(2, 1)     # 6 players, 2x2 blocks
+
+
+def game6(v: np.ndarray) -> np.ndarray:
+    return v @ np.array([1.0, -2.0, 0.5, 3.0, -1.0, 2.0]) + 2.5 * v[:, 0] * v[:, 1] - 1.5 * v[:, 2] * v[:, 3] * v[:, 5]
+
+
+class Recorder:
+    """A score function of the players' visibility (zero baseline, ones input): records the
+    coalitions it is shown, after the intact input and the baseline."""
+
+    def __init__(self, offset: float = 0.0):
+        self.rows, self.offset = [], offset
+        self.batch_size = 4
+
+    def logits(self, t):
+        v = torch.stack([t[:, 0][:, LAB == p].mean(1) for p in range(6)], 1).double().numpy()
+        self.rows.extend(v.tolist())
+        return torch.tensor(game6(v) + self.offset, dtype=torch.float32)[:, None]
+
+    def players(self, x, n):
+        return LAB
+
+    def run(self, method):
+        out = method.attribute(self, torch.ones(1, 1, 4, 6), ClassTarget(0))[0]
+        z = np.array(self.rows[2:])
+        assert self.rows[0] == [1.0] * 6 and self.rows[1] == [0.0] * 6
+        return np.array([float(out[LAB == p][0]) for p in range(6)]), z
+
+
+def shapley_mass_np(p):
+    m = np.array([0.0] + [1 / (k * (p - k)) for k in range(1, p)] + [0.0])
+    return m / m.sum()
+
+
+def lime_mass_np(p, width):
+    k = np.arange(p + 1)
+    q = np.array([math.comb(p, int(j)) for j in k]) / 2 ** p * np.exp(-((1 - np.sqrt(k / p)) ** 2) / width ** 2)
+    return q / q.sum(), q.sum()
+
+
+def post_stratified(z, mass, scale, n_samples, n_design):
+    """A size-k row weighs mass_k m / c_k (m rows, c_k of size k), times the method's scale, times
+    n_samples / (rows in the whole design)."""
+    k = z.sum(1).astype(int)
+    c = np.bincount(k, minlength=len(mass))
+    return mass[k] * len(z) / c[k] * scale * n_samples / n_design
+
+
+def constrained_wls(z, y, w, full, empty):
+    """argmin sum w (y - empty - z phi)^2 subject to sum(phi) = full - empty (KKT, by numpy)."""
+    p = z.shape[1]
+    a = np.zeros((p + 1, p + 1))
+    a[:p, :p] = 2 * z.T @ (w[:, None] * z)
+    a[:p, p] = a[p, :p] = 1
+    b = np.concatenate([2 * z.T @ (w * (y - empty)), [full - empty]])
+    return np.linalg.solve(a, b)[:p]
+
+
+def ridge_np(z, y, w, alpha):
+    """argmin sum w (y - c - z b)^2 + alpha |b|^2, c unpenalised (by numpy)."""
+    a = np.hstack([np.ones((len(z), 1)), z])
+    pen = np.diag([0.0] + [alpha] * z.shape[1])
+    return np.linalg.solve(a.T @ (w[:, None] * a) + pen, a.T @ (w * y))[1:]
+
+
+def design_rows(method, mass, n, block, seed, alloc=None):
+    from vlx.attribute import sampling
+
+    return sampling.blocked_design(torch.tensor(mass), n, block, torch.Generator().manual_seed(seed),
+                                   None if alloc is None else torch.tensor(alloc)).numpy()
+
+
+def stderr_of(solver, z, y, w, design, *args):
+    return float(solver(torch.tensor(z), torch.tensor(y), torch.tensor(w), *args, design)[1].max())
+
+
+@pytest.mark.parametrize("sampler", ["paired", "leverage"])
+def test_kernelshap_scores_the_seeded_design_and_solves_it(sampler):
+    from vlx.attribute import sampling
+
+    torch.manual_seed(7)                                     # the global generator plays no part
+    rec = Recorder()
+    ks = perturb.KernelSHAP(n_samples=40, sampler=sampler, baseline="zero", seed=3)
+    got, z = rec.run(ks)
+    mass = shapley_mass_np(6)
+    alloc = (mass > 0).astype(float) if sampler == "leverage" else None
+    np.testing.assert_array_equal(z, design_rows(ks, mass, 40, 40, 3, alloc))
+    w = post_stratified(z, mass, 1.0, 40, 40)
+    y, full = game6(z), float(game6(np.ones((1, 6)))[0])
+    np.testing.assert_allclose(got, constrained_wls(z, y, w, full, 0.0), atol=1e-4)
+    se = stderr_of(lambda *a: sampling.shapley_solve(a[0], a[1], a[2], full, 0.0, a[3]), z, y, w,
+                   sampling.design_strata(torch.tensor(z).long(), 40))
+    assert ks.last_info == [{"samples": 40, "max_samples": 40, "stderr": pytest.approx(se, rel=1e-4),
+                             "tolerance": None, "sampler": sampler, "converged": None}]
+
+
+def test_kernelshap_iid_draws_sizes_from_the_kernel_with_weight_one():
+    from vlx.attribute import sampling
+
+    rec = Recorder()
+    ks = perturb.KernelSHAP(n_samples=30, sampler="iid", baseline="zero", seed=2)
+    got, z = rec.run(ks)
+    g = torch.Generator().manual_seed(2)
+    k = torch.multinomial(torch.tensor(shapley_mass_np(6)), 30, replacement=True, generator=g)
+    ref = (torch.rand((30, 6), generator=g).argsort(1).argsort(1) < k[:, None]).long().numpy()
+    np.testing.assert_array_equal(z, ref)
+    y, full = game6(z), float(game6(np.ones((1, 6)))[0])
+    np.testing.assert_allclose(got, constrained_wls(z, y, np.ones(30), full, 0.0), atol=1e-4)
+    se = stderr_of(lambda *a: sampling.shapley_solve(a[0], a[1], a[2], full, 0.0, a[3]), z, y, np.ones(30), None)
+    assert ks.last_info[0]["stderr"] == pytest.approx(se, rel=1e-4)
+    zz, ww = ks.coalitions(6, torch.Generator().manual_seed(2))
+    assert ww.dtype == torch.float64 and torch.equal(ww, torch.ones(30, dtype=torch.float64))
+    z0, w0 = ks.coalitions(6, torch.Generator(), n=0)
+    assert z0.shape == (0, 6) and w0.shape == (0,)
+
+
+@pytest.mark.parametrize("sampler", ["paired", "iid"])
+def test_lime_scores_the_seeded_coalitions_and_fits_its_ridge(sampler):
+    from vlx.attribute import sampling
+
+    rec = Recorder()
+    lime = perturb.LIME(n_samples=36, sampler=sampler, kernel_width=0.5, ridge=0.7, baseline="zero", seed=4)
+    got, z = rec.run(lime)
+    mass, scale = lime_mass_np(6, 0.5)
+    if sampler == "paired":
+        np.testing.assert_array_equal(z, design_rows(lime, mass, 36, 36, 4, mass))
+        w = post_stratified(z, mass, scale, 36, 36)
+        design = sampling.design_strata(torch.tensor(z).long(), 36)
+    else:
+        ref = (torch.rand((36, 6), generator=torch.Generator().manual_seed(4)) < 0.5).long().numpy()
+        ref[0] = 1
+        np.testing.assert_array_equal(z, ref)
+        w = np.exp(-((1 - np.sqrt(z.sum(1) / 6)) ** 2) / 0.25)
+        design = None
+    y = game6(z)
+    np.testing.assert_allclose(got, ridge_np(z, y, w, 0.7), atol=1e-4)
+    se = stderr_of(lambda *a: sampling.ridge_solve(a[0], a[1], a[2], 0.7, a[3]), z, y, w, design)
+    assert lime.last_info[0]["stderr"] == pytest.approx(se, rel=1e-4)
+
+
+@pytest.mark.parametrize("cls,sampler", [(perturb.KernelSHAP, "paired"), (perturb.LIME, "paired"),
+                                         (perturb.LIME, "iid"), (perturb.KernelSHAP, "leverage")])
+def test_surrogate_tolerance_stops_at_the_first_due_block_with_the_prefix_reweighted(cls, sampler):
+    from vlx.attribute import sampling
+
+    # blocks of 8, at least 16 rows, batches of 4: a generous tolerance stops after exactly 16
+    rec = Recorder()
+    m = cls(n_samples=64, sampler=sampler, tolerance=1e6, block=8, baseline="zero", seed=1)
+    got, z = rec.run(m)
+    assert len(z) == 16 and m.last_info[0]["samples"] == 16 and m.last_info[0]["converged"] is True
+    y, full = game6(z), float(game6(np.ones((1, 6)))[0])
+    if cls is perturb.KernelSHAP:
+        mass = shapley_mass_np(6)
+        alloc = (mass > 0).astype(float) if sampler == "leverage" else None
+        whole = design_rows(m, mass, 64, 8, 1, alloc)
+        np.testing.assert_array_equal(z, whole[:16])
+        w = post_stratified(z, mass, 1.0, 64, len(whole))
+        np.testing.assert_allclose(got, constrained_wls(z, y, w, full, 0.0), atol=1e-4)
+        se = stderr_of(lambda *a: sampling.shapley_solve(a[0], a[1], a[2], full, 0.0, a[3]), z, y, w,
+                       sampling.design_strata(torch.tensor(z).long(), 8))
+    else:
+        mass, scale = lime_mass_np(6, 0.25)
+        if sampler == "paired":
+            whole = design_rows(m, mass, 64, 8, 1, mass)
+            np.testing.assert_array_equal(z, whole[:16])
+            w = post_stratified(z, mass, scale, 64, len(whole))
+            design = sampling.design_strata(torch.tensor(z).long(), 8)
+        else:
+            w, design = np.exp(-((1 - np.sqrt(z.sum(1) / 6)) ** 2) / 0.25 ** 2), None
+        np.testing.assert_allclose(got, ridge_np(z, y, w, 1.0), atol=1e-4)
+        se = stderr_of(lambda *a: sampling.ridge_solve(a[0], a[1], a[2], 1.0, a[3]), z, y, w, design)
+    assert m.last_info == [{"samples": 16, "max_samples": 64, "stderr": pytest.approx(se, rel=1e-4),
+                            "tolerance": 1e6, "sampler": sampler, "converged": True}]
+    tight = cls(n_samples=24, sampler=sampler, tolerance=1e-12, block=8, baseline="zero", seed=1)
+    Recorder().run(tight)
+    assert tight.last_info[0]["samples"] == 24 and tight.last_info[0]["converged"] is False
+
+
+def test_kernelshap_with_one_player_scores_no_coalition():
+    calls = []
+    scorer = FunctionScorer(lambda t: calls.append(len(t)) or 2 * t.sum((1, 2, 3)), players=torch.zeros(2, 2).long())
+    ks = perturb.KernelSHAP(n_samples=16, baseline="zero")
+    out = ks.attribute(scorer, torch.ones(1, 1, 2, 2), ClassTarget(0))[0]
+    assert calls == [2] and ks.last_info[0]["samples"] == 0
+    torch.testing.assert_close(out, torch.full((2, 2), 8.0))
+    z, w = ks.coalitions(1, torch.Generator())
+    assert z.shape == (0, 1) and w.shape == (0,) and w.dtype == torch.float64
+
+
+def test_coalitions_take_an_explicit_count_and_players_get_n_segments():
+    for m in (perturb.LIME(n_samples=50), perturb.KernelSHAP(n_samples=50), perturb.LIME(n_samples=50, sampler="iid")):
+        z, w = m.coalitions(6, torch.Generator().manual_seed(0), n=12)
+        assert z.shape == (12, 6) and w.shape == (12,)
+    seen = []
+    scorer = FunctionScorer(lambda t: t.sum((1, 2, 3)), players=lambda t, n: seen.append(n) or LAB)
+    perturb.LIME(n_samples=8, baseline="zero").attribute(scorer, torch.ones(1, 1, 4, 6), ClassTarget(0))
+    perturb.KernelSHAP(n_samples=8, n_segments=5, baseline="zero").attribute(scorer, torch.ones(1, 1, 4, 6),
+                                                                             ClassTarget(0))
+    assert seen == [32, 5]
+
+
+def test_fit_with_several_targets_or_none():
+    from vlx.attribute import sampling
+
+    z, w = perturb.KernelSHAP(n_samples=40).coalitions(5, torch.Generator().manual_seed(0))
+    z = z.double()
+    y = torch.stack([z @ torch.tensor([1.0, -1, 2, 0, 3], dtype=torch.float64) + z[:, 0] * z[:, 1],
+                     -3 * z[:, 2] * z[:, 4]], 1)
+    full, empty = torch.tensor([6.0, -3.0], dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+    design = sampling.design_strata(z.long(), 40)
+    for m, solver in ((perturb.KernelSHAP(), lambda t: sampling.shapley_solve(z, y[:, t], w, float(full[t]), 0.0,
+                                                                               design)),
+                      (perturb.LIME(), lambda t: sampling.ridge_solve(z, y[:, t], w, 1.0, design))):
+        values, se = m.fit(z, y, w, full, empty, design)
+        assert values.shape == se.shape == (5, 2)
+        for t in range(2):
+            ref = solver(t)
+            torch.testing.assert_close(values[:, t], ref[0])
+            torch.testing.assert_close(se[:, t], ref[1])
+        values, se = m.fit(z, y[:, :0], w, full[:0], empty[:0])
+        assert values.shape == se.shape == (5, 0) and values.dtype == se.dtype == torch.float64
+
+
+def test_surrogate_options_defaults_and_messages():
+    m = perturb.LIME()
+    assert (m.n_segments, m.n_samples, m.sampler, m.kernel_width, m.ridge, m.baseline) == (32, 512, "paired", 0.25,
+                                                                                          1.0, "mean")
+    assert (m.stop.tolerance, m.stop.block, m.stop.min_samples) == (None, 128, 256)
+    assert m.options == {"batch_size": None, "baseline": None, "seed": 0, "n_segments": 32, "n_samples": 512,
+                         "sampler": "paired", "tolerance": None, "block": 128, "kernel_width": 0.25, "ridge": 1.0}
+    m = perturb.LIME(n_segments=9, n_samples=70, sampler="iid", tolerance=0.2, block=10, kernel_width=0.3, ridge=2.0)
+    assert m.options == {"batch_size": None, "baseline": None, "seed": 0, "n_segments": 9, "n_samples": 70,
+                         "sampler": "iid", "tolerance": 0.2, "block": 10, "kernel_width": 0.3, "ridge": 2.0}
+    assert (m.stop.tolerance, m.stop.block, m.stop.min_samples) == (0.2, 10, 20)
+    k = perturb.KernelSHAP(sampler="leverage", n_samples=7)
+    assert k.options["sampler"] == "leverage" and k.options["n_samples"] == 7 and k.baseline == "mean"
+    with pytest.raises(UsageError, match=r"^unknown kernelshap sampler 'sobol'; use paired, leverage, iid$"):
+        perturb.KernelSHAP(sampler="sobol")
+    with pytest.raises(UsageError, match=r"^unknown lime sampler 'leverage'; use paired, iid$"):
+        perturb.LIME(sampler="leverage")
