@@ -391,3 +391,19 @@ def test_smoothgrad_noise_follows_the_input_dtype_whatever_the_default_dtype(mod
     xs = (x[0][None] + noise * level * float(x[0].max() - x[0].min())).double().numpy()
     grad = input_grad(p, xs, coef_rows([1] * n, n))
     close(out[0], np.abs(grad).max(1).mean(0), "smoothgrad under a float64 default", rel=1e-4)
+
+
+def test_smoothgrad_passes_the_layer_to_its_base():
+    """Without noise, SmoothGrad of Grad-CAM at a named layer is Grad-CAM at that layer (checked
+    against its closed forms in test_oracle_cam.py), not at the model's default layer."""
+    from vlx.testing import planted_classifier
+
+    model = planted_classifier("top-right", size=32)
+    x = inputs(seed=6, batch=2).repeat(1, 1, 2, 2)                     # 32 × 32
+    target = ClassTarget(TARGETS)
+    first = get_method("gradcam").attribute(model, x, target, "features.0")
+    default = get_method("gradcam").attribute(model, x, target, model.layer(None)[0])
+    assert first.shape == (2, 32, 32) and default.shape == (2, 16, 16)   # a CAM is at its layer's grid
+    assert first.abs().max() > 0
+    sg = get_method("smoothgrad", base="gradcam", n_samples=2, noise_level=0.0, batch_size=2)
+    torch.testing.assert_close(sg.attribute(model, x, target, "features.0"), first, rtol=1e-5, atol=1e-6)
