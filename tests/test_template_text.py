@@ -184,6 +184,9 @@ def test_facts_and_slots_of_the_contrastive_and_not_the_top_class_templates():
     (RegionDescription((), (), (), " a red ball ", "vlm:hf:SmolVLM-256M-Instruct"),
      ' SmolVLM-256M-Instruct describes it as "a red ball".', (Fact("region1.caption", " a red ball "),),
      {"R1_CAPTION": "a red ball"}),
+    # a local folder's name may hold a colon: all of it after "vlm:hf:" names the describer
+    (RegionDescription((), (), (), "a red ball", "vlm:hf:run:3"), ' run:3 describes it as "a red ball".',
+     (Fact("region1.caption", "a red ball"),), {"R1_CAPTION": "a red ball"}),
 ])
 def test_each_describers_facts_and_slots(desc, sentence, facts, slots):
     s = _sheet([_r(0, desc=desc)])
@@ -192,6 +195,7 @@ def test_each_describers_facts_and_slots(desc, sentence, facts, slots):
     assert v.facts[-len(facts):] == facts
     slotted, table = TemplateVerbalizer("detailed").slotted(s)
     assert {k: table[k] for k in slots} == slots and fill_slots(slotted, table) == v.text
+    assert verify(v.text, s).status == "verified"
 
 
 def test_a_slot_the_table_does_not_hold_leaves_nothing_filled():

@@ -70,20 +70,21 @@ class TemplateVerbalizer:
         detailed = self.style == "detailed"
         mname = method_display_name(sheet.method)
         label = say("class", sheet.target_label, sheet.target_label)
-        s = [say("model", sheet.model, sheet.model)]
+        model = say("model", sheet.model, sheet.model)
         conf = say("confidence", sheet.target_score, pct(sheet.target_score))
         if sheet.other_label is not None and sheet.other_score is not None:
             other = say("other_class", sheet.other_label, sheet.other_label)
             oconf = say("other_confidence", sheet.other_score, pct(sheet.other_score))
-            s.append(f" gives {label} {conf} and {other} {oconf}.")
+            head = f" gives {label} {conf} and {other} {oconf}."
         elif sheet.is_top:
-            s.append(f" predicts {label} ({conf}).")
+            head = f" predicts {label} ({conf})."
         else:
             top, tconf = sheet.prediction.labels[0], sheet.prediction.scores[0]
-            s.append(f" gives {label} {conf}; its top class is {say('top_class', short_name(top), short_name(top))} "
-                     f"({say('top_confidence', tconf, pct(tconf))}).")
+            head = (f" gives {label} {conf}; its top class is {say('top_class', short_name(top), short_name(top))} "
+                    f"({say('top_confidence', tconf, pct(tconf))}).")
         if detailed and sheet.group and sheet.group.lower() not in sheet.target_label.lower():
-            s[-1] = s[-1].removesuffix(".") + f"; {label} is a kind of {say('group', sheet.group, sheet.group)}."
+            head = head.removesuffix(".") + f"; {label} is a kind of {say('group', sheet.group, sheet.group)}."
+        s = [model, head]
         say("method", mname, mname)
         what = f"the {mname} attribution" if sheet.other_label is None else \
             f"the {mname} attribution for {label} rather than {sheet.other_label}"
