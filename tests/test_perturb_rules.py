@@ -319,23 +319,23 @@ class Recorder:
     """A score function of the players' visibility (zero baseline, ones input): records the
     coalitions it is shown, after the intact input and the baseline."""
 
-    def __init__(self, offset: float = 0.0):
-        self.rows, self.offset = [], offset
+    def __init__(self, lab: torch.Tensor = LAB, game=game6):
+        self.rows, self.lab, self.game, self.p = [], lab, game, int(lab.max()) + 1
         self.batch_size = 4
 
     def logits(self, t):
-        v = torch.stack([t[:, 0][:, LAB == p].mean(1) for p in range(6)], 1).double().numpy()
+        v = torch.stack([t[:, 0][:, self.lab == p].mean(1) for p in range(self.p)], 1).double().numpy()
         self.rows.extend(v.tolist())
-        return torch.tensor(game6(v) + self.offset, dtype=torch.float32)[:, None]
+        return torch.tensor(self.game(v), dtype=torch.float32)[:, None]
 
     def players(self, x, n):
-        return LAB
+        return self.lab
 
     def run(self, method):
-        out = method.attribute(self, torch.ones(1, 1, 4, 6), ClassTarget(0))[0]
+        out = method.attribute(self, torch.ones(1, 1, *self.lab.shape), ClassTarget(0))[0]
         z = np.array(self.rows[2:])
-        assert self.rows[0] == [1.0] * 6 and self.rows[1] == [0.0] * 6
-        return np.array([float(out[LAB == p][0]) for p in range(6)]), z
+        assert self.rows[0] == [1.0] * self.p and self.rows[1] == [0.0] * self.p
+        return np.array([float(out[self.lab == p][0]) for p in range(self.p)]), z
 
 
 def shapley_mass_np(p):
@@ -549,3 +549,20 @@ def test_surrogate_options_defaults_and_messages():
         perturb.KernelSHAP(sampler="sobol")
     with pytest.raises(UsageError, match=r"^unknown lime sampler 'leverage'; use paired, iid$"):
         perturb.LIME(sampler="leverage")
+
+
+def test_lime_prefix_of_a_design_shorter_than_its_budget_stands_for_the_budget():
+    """4 players: a block of 20 enumerates all 16 coalitions, so 60 samples are 48 rows; the
+    tolerance stops after 40 rows, whose weights are post-stratified and scaled by 60 / 48."""
+    lab = torch.arange(4).view(2, 2).repeat_interleave(2, 0).repeat_interleave(2, 1)
+    game = lambda v: v @ np.array([1.0, -2.0, 0.5, 3.0]) + 4 * v[:, 0] * v[:, 1] * v[:, 3]
+    rec = Recorder(lab, game)
+    m = perturb.LIME(n_samples=60, tolerance=1e6, block=20, baseline="zero", seed=2)
+    got, z = rec.run(m)
+    mass, scale = lime_mass_np(4, 0.25)
+    whole = design_rows(m, mass, 60, 20, 2, mass)
+    assert len(whole) == 48 and len(z) == 40 and m.last_info[0]["samples"] == 40
+    np.testing.assert_array_equal(z, whole[:40])
+    w = post_stratified(z, mass, scale, 60, 48)
+    np.testing.assert_allclose(got, ridge_np(z, game(z), w, 1.0), atol=1e-4)
+    assert np.abs(ridge_np(z, game(z), w * (48 / 60) ** 2, 1.0) - got).max() > 1e-3      # the scale matters
