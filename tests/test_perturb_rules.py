@@ -449,10 +449,12 @@ def test_lime_scores_the_seeded_coalitions_and_fits_its_ridge(sampler):
     assert lime.last_info[0]["stderr"] == pytest.approx(se, rel=1e-4)
 
 
-@pytest.mark.parametrize("cls,sampler", [(perturb.KernelSHAP, "paired"), (perturb.LIME, "paired"),
-                                         (perturb.LIME, "iid"), (perturb.KernelSHAP, "leverage")])
+@pytest.mark.parametrize("cls,sampler", [("KernelSHAP", "paired"), ("LIME", "paired"), ("LIME", "iid"),
+                                         ("KernelSHAP", "leverage")])
 def test_surrogate_tolerance_stops_at_the_first_due_block_with_the_prefix_reweighted(cls, sampler):
     from vlx.attribute import sampling
+
+    cls = getattr(perturb, cls)
 
     # blocks of 8, at least 16 rows, batches of 4: a generous tolerance stops after exactly 16
     rec = Recorder()
