@@ -92,6 +92,7 @@ def test_resolve_metrics():
     (ValueError(""), "ValueError"),
     (RuntimeError("ends with a colon:"), "RuntimeError: ends with a colon"),
     (KeyError("k"), "KeyError: 'k'"),
+    (ValueError("code X"), "ValueError: code X"),
 ])
 def test_one_line(exc, text):
     assert one_line(exc) == text
@@ -149,6 +150,13 @@ def test_run_grid_method_built_once_per_method_and_caps(clf, monkeypatch):
     assert all(r.curves == {} and set(r.values) == {"sparseness"} for r in rows)
 
 
+def test_run_grid_keeps_only_curves_with_fractions(clf):
+    it = GridItem(noise(0, "a"), 0)
+    (row,) = run_grid(clf, [it], ["saliency"], ["road-morf"], None, {"road-morf": {"percentages": (10, 50)}})
+    want = direct(clf, it.image, 0, "saliency", ["road-morf"], metric_opts={"road-morf": {"percentages": (10, 50)}})
+    assert row.error is None and row.values == {"road-morf": want["road-morf"].value} and row.curves == {}
+
+
 def test_run_grid_records_one_line_errors_and_goes_on(clf):
     white = from_array(np.full((32, 32, 3), 255, np.uint8), id="white")
     seen = []
@@ -191,8 +199,10 @@ def test_summarise_by_hand():
         GridRow("b", "m2", error="E: one"),
         GridRow("c", "m2", error="E: two"),
         GridRow("a", "m3", values={"x": 0.5, "y": 0.25}, seconds=2.0, curves={"insertion": ([0.0, 1.0], [0.2, 0.4])}),
+        GridRow("a", "m4", error=""),
     ]
-    s1, s2, s3 = summarise(rows, ["x", "y"], {"m1": {"k": 1}})
+    s1, s2, s3, s4 = summarise(rows, ["x", "y"], {"m1": {"k": 1}})
+    assert s4.failed == 1 and s4.errors == ("",)
     assert (s1.method, s1.means, s1.seconds, s1.n, s1.failed, s1.options, s1.errors) == (
         "m1", {"x": 0.4, "y": 0.5}, 2.0, 2, 1, {"k": 1}, ("E: one",))
     assert s1.curves == {"deletion": ([0.0, 0.5, 1.0], [0.75, 0.5, 0.25])}   # insertion: lengths differ, none
@@ -219,6 +229,8 @@ def test_run_leaderboard_sorts_and_passes_settings(monkeypatch, clf):
         return [GridRow("i", n, values={m: means[n] for m in metrics}, seconds=1.0) for n in names]
 
     monkeypatch.setattr(lb, "run_grid", fake_grid)
+    clock = iter([100.0, 112.375])                                          # the wall time: 12.375 s
+    monkeypatch.setattr(lb.time, "perf_counter", lambda: next(clock))
     mask = np.ones((2, 2), bool)
     items = [Item("img0", 4, mask)]
     names = ["saliency", "rise", "lime", "gradcam"]
@@ -233,7 +245,9 @@ def test_run_leaderboard_sorts_and_passes_settings(monkeypatch, clf):
     assert c["caps"] == {}
     assert c["mopts"] == {"deletion": {"steps": 16, "batch_size": 17}, "insertion": {"steps": 16, "batch_size": 17}}
     st = dict(board.settings)
-    assert st.pop("wall_seconds") >= 0
+    assert st.pop("wall_seconds") == 12.4                                   # rounded to 0.1 s
+    monkeypatch.undo()
+    monkeypatch.setattr(lb, "run_grid", fake_grid)
     assert st == {"suite": "s1", "model": "planted:soft", "items": 1, "metrics": ["deletion", "insertion"],
                   "metric_options": c["mopts"], "light": True, "item_caps": {}}
     board = run_leaderboard(clf, items, names, ["insertion"], light=False, metric_options={})
