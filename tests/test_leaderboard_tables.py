@@ -505,3 +505,23 @@ def test_curves_png_pixel_exact_against_the_layout_drawn_by_hand(tmp_path):
         d.line([(L + pw + 10, ly + 6), (L + pw + 28, ly + 6)], fill=colour, width=3)
         d.text((L + pw + 32, ly), f"{['a-very-long-meth', 'flat'][i]} {aucs[i]}", fill="black")
     assert np.array_equal(got, np.asarray(im))
+
+
+def test_write_curve_pngs_titles_and_curves(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(tables, "curves_png", lambda c, p, t: drawn.append((c, p, t)) or p)
+    d1, i2 = ([0.0, 1.0], [1.0, 0.0]), ([0.0, 1.0], [0.0, 1.0])
+    rows = [GridRow("cat", "m1", curves={"deletion": d1}), GridRow("cat", "m2", curves={"deletion": d1, "insertion": i2})]
+    tables.write_curve_pngs(rows, str(tmp_path))
+    assert drawn == [({"m1": d1, "m2": d1}, tmp_path / "cat_deletion.png",
+                      "deletion - cat: target probability (AUC in the legend)"),
+                     ({"m2": i2}, tmp_path / "cat_insertion.png",
+                      "insertion - cat: target probability (AUC in the legend)")]
+
+
+def test_json_is_strict():
+    """NaN anywhere the renderers do not turn into null is refused, not written as bare NaN."""
+    with pytest.raises(ValueError, match="Out of range float"):
+        tables.grid_json([], [], {"x": NAN})
+    with pytest.raises(ValueError, match="Out of range float"):
+        tables.leaderboard_json(Leaderboard((), (), {"x": NAN}))
