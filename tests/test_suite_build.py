@@ -85,6 +85,17 @@ def test_compose_objects_cycle_and_bad_candidate():
     assert np.array_equal(compose(2).pixels, compose(2, seed=0).pixels)            # the default seed is 0
 
 
+def test_compose_caps_the_long_side_and_floors_the_short_one(monkeypatch):
+    """A sliver 512 x 4 px: its patch is scaled so the long side is 0.9 of the canvas (288 px),
+    and the short side is kept at least 8 px."""
+    sliver = SuiteObject("sliver", "astronaut", (0, 100, 512, 104), (1,))
+    monkeypatch.setattr(S, "OBJECTS", (sliver,) * 6)
+    for k in range(3):
+        c = compose(k, 0)
+        x0, y0, x1, y1 = c.box_xyxy
+        assert (x1 - x0, y1 - y0) == (288, 8) and c.mask.sum() == 288 * 8
+
+
 def test_compose_leaves_the_cached_source_untouched():
     before = source_image("brick").copy()
     for k in range(8):
@@ -107,6 +118,7 @@ def test_footprints_by_hand():
     fp = footprint(ell, (21, 11))
     assert fp.shape == (11, 21) and fp[5, 0] and fp[5, 20] and fp[0, 10] and fp[10, 10]   # touches each side
     assert not fp[0, 0] and not fp[10, 20] and not fp[0, 20] and not fp[10, 0]            # not the corners
+    assert np.array_equal(fp, fp[:, ::-1]) and np.array_equal(fp, fp[::-1])                # centred in the patch
 
 
 def test_source_images():
@@ -143,7 +155,7 @@ class Scripted:
     def logits(self, x):
         k = int(x[0, 0, 0]) + 256 * int(x[0, 0, 1])
         self.seen.append(k)
-        out = torch.zeros(1, 1000, dtype=torch.float64)
+        out = torch.zeros(1, 1000, dtype=torch.float16)     # a half-precision model
         out[0, OBJECTS[k % 6].accepted[0] if k in self.accept else 0] = 5.0
         return out
 
@@ -151,7 +163,7 @@ class Scripted:
         return self.labels[i]
 
 
-P5 = float(np.exp(5) / (np.exp(5) + 999))      # the softmax of one logit 5 among 999 zeros
+P5 = float(np.exp(5) / (np.exp(5) + 999))      # the softmax of one logit 5 among 999 zeros (0.1293...)
 
 
 def tiny_compose(k, seed=0):
@@ -176,7 +188,7 @@ def test_build_records_files_and_items(tiny, tmp_path):
         "localisation", "localisation-v1", 3, "scripted/m 1", 3)
     m = json.loads((where / "manifest.json").read_text())
     rec = lambda k, top: {"candidate": k, "object": OBJECTS[k % 6].name, "background": f"bg{k}", "predicted": top,  # noqa: E731
-                          "label": f"c{top}", "probability": pytest.approx(P5, rel=1e-6)}
+                          "label": f"c{top}", "probability": pytest.approx(P5, rel=1e-6)}  # in float32, not half
     assert m == {"suite": "localisation", "version": "localisation-v1", "seed": 3, "model": "scripted/m 1",
                  "canvas": 320, "next_candidate": 3,
                  "items": [{**rec(1, 967), "id": "item_0000", "box_xyxy": [2, 1, 4, 4], "accepted": [967, 968, 504]},
@@ -188,7 +200,7 @@ def test_build_records_files_and_items(tiny, tmp_path):
     a, b = suite.items
     assert (a.id, a.object, a.background, a.target, a.label, a.accepted, a.box_xyxy) == (
         "item_0000", "espresso", "bg1", 967, "c967", (967, 968, 504), (2, 1, 4, 4))
-    assert a.probability == pytest.approx(P5, rel=1e-6) and type(a.probability) is float and type(a.target) is int
+    assert a.probability == pytest.approx(P5, rel=1e-6) and type(a.probability) is float   # half: off by ~1e-4 and type(a.target) is int
     assert np.array_equal(b.image.pixels, tiny_compose(2, 3).pixels) and b.image.pixels.dtype == np.uint8
     assert np.array_equal(b.mask, tiny_compose(2).mask) and b.mask.dtype == bool
     assert (b.image.path, b.image.id) == (str(where / "item_0001.png"), "item_0001")
