@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from vlx.types import Prediction, Region
+from vlx.types import Prediction, Region, RegionDescription
 from vlx.verbalize import FactSheet, verify
 from vlx.verbalize.facts import MapFacts
 from vlx.verbalize.verify import CheckResult, normalize
@@ -342,3 +342,109 @@ def test_is_top():
     assert empty.is_top
     # with no prediction, a stated confidence is the explained class's
     assert verify("EfficientNet-Lite0 predicts Egyptian cat with a probability of 79%.", empty).status == "verified"
+
+
+# --- boundaries found by mutation testing --------------------------------------------------------
+
+def test_spelling_variants_in_any_case_and_positions_in_any_case():
+    assert normalize("the Center left") == "the centre-left" and normalize("CENTER") == "centre"
+    r = verify(HEAD + "The Top-Left holds 24% of the attribution.", _sheet())
+    assert r.status == "verified", r.issues
+
+
+def test_messages_a_user_reads():
+    s = _sheet()
+    # an unmeasured region is quoted by the 30 characters from where it is named
+    r = verify(HEAD + "The third region holds 24% of the attribution.", s)
+    assert r.issues[0] == "names a region that was not measured near 'third region holds 24% of the '"
+    # "< 1%" is quoted as written without its space
+    r = verify("EfficientNet-Lite0 predicts Egyptian cat with a probability of < 1%.", s)
+    assert r.issues == ["states <1% as confidence of the prediction; the measured value is 79%"]
+    assert r.text == "EfficientNet-Lite0 predicts Egyptian cat with a probability of 79%."
+
+
+def test_corrections_of_other_lengths_and_checks_after_an_unread_number():
+    s = _sheet()
+    r = verify(HEAD + "Region 2 holds 5% of the attribution and covers 2% of the image.", s)
+    assert r.status == "corrected"
+    assert r.text == HEAD + "Region 2 holds 24% of the attribution and covers 10% of the image."
+    # a number with no stated meaning does not stop the check of the numbers after it
+    r = verify(HEAD + "The centre region has 52%. It covers 30% of the image.", s)
+    assert r.issues == ["states 52% without saying what it measures",
+                        "states 30% as area of region 1; the measured value is 22%"]
+    # a number after a class name whose clause names its kind is read as that kind
+    r = verify(HEAD + "The region at the centre holds Egyptian cat 52% of the attribution.", s)
+    assert r.status == "verified", r.issues
+
+
+def test_the_map_sentence_is_bounded_by_its_own_sentence_and_clause():
+    s = _sheet(map_check=MapFacts(fraction=0.2, after=0.3, random_after=0.7))
+    # a map sentence before does not make the next one a map check
+    r = verify(HEAD + MAP + " The centre covers 22% of the image.", s)
+    assert r.status == "verified", r.issues
+    # a map sentence at the very start, and one without a final full stop
+    r = verify("Random blurring of 20% of the image lowers the confidence of Egyptian cat to 70%.", s)
+    assert r.status == "verified", r.issues
+    r = verify((HEAD + MAP)[:-1], s)
+    assert r.status == "verified", r.issues
+    # the clause of a number after the random one starts at a comma, or at "while"
+    for sep in (",", " while"):
+        r = verify(HEAD + f"Blurring a random 20% lowers it to 70%{sep} blurring what the map ranks highest lowers it "
+                   "to 30%.", s)
+        assert r.status == "verified", (sep, r.issues)
+
+
+def test_class_names_at_their_boundaries():
+    s = _sheet()
+    r = verify("EfficientNet-Lite0 predicts a cat (79%).", s)        # one word of the explained class is not its name
+    assert "does not name the explained class 'Egyptian cat'" in r.issues
+    # a contrast class and what a describer saw are facts, not wrong classes
+    d = RegionDescription(("banana",), (0.4,), (), "", "offline")
+    regions = (Region(id=0, mask=np.zeros((2, 2), bool), bbox_xyxy=(0, 0, 1, 1), area_fraction=0.22,
+                      attribution_mass=0.52, mean_attribution=0.1, position="centre", score_after_removal=None,
+                      description=d),)
+    c = _sheet(regions=regions, other_index=1, other_label="goldfish", other_score=0.01)
+    assert verify(HEAD + "The centre reads as banana, and not goldfish.", c).status == "verified"
+    # a wrong class that shares a word with a predicted one ("tiger" of "tiger cat"); names of 4+ letters only
+    labels = LABELS + ("tiger, Panthera tigris", "lion", "ox")
+    t = dataclasses.replace(s, labels=labels, group="cat")
+    r = verify(HEAD + "The model also sees a tiger cat, a tiger, a lion and an ox.", t)
+    assert [i for i in r.issues if i.startswith("names")] == ["names class 'lion', which is not among the facts",
+                                                              "names class 'tiger', which is not among the facts"]
+    # the longest fact name is taken out first: "cat" (the group) does not leave "tiger" of "tiger cat"
+    assert verify(HEAD + "The model also sees a tiger cat.", t).status == "verified"
+    # a text that is nothing but a wrong class name
+    r = verify("Banana.", s)
+    assert "names class 'banana', which is not among the facts" in r.issues
+
+
+def test_region_references_at_their_boundaries():
+    regions = (_region(0, "centre", 0.22, 0.52, 0.71), _region(1, "centre-left", 0.10, 0.24, 0.78))
+    s = _sheet(regions=regions)
+    # "centre" inside "centre-left" is no reference, but a later "centre" is
+    r = verify(HEAD + "The centre-left holds 24% of the attribution and the centre holds 52% of the attribution.", s)
+    assert r.status == "verified", r.issues
+    s = _sheet()
+    # a position restating a numbered region: up to 40 characters after it
+    gap40 = "A second region, which is the part of the image at the top-left"
+    assert gap40.index("top-left") - len("A second region") == 40
+    r = verify(HEAD + gap40 + ", holds 24%.", s)
+    assert (r.status, r.claims) == ("verified", 4)
+    r = verify(HEAD + gap40.replace("the part", "this part") + ", holds 24%.", s)
+    assert (r.status, r.claims) == ("verified", 5)
+    # after a restated position, the same position later is a reference of its own
+    r = verify(HEAD + "A second region, at the top-left, holds 24%. The top-left covers 10% of the image.", s)
+    assert (r.status, r.claims, r.correct) == ("verified", 6, 6)
+
+
+def test_the_nearest_keyword_at_its_boundaries():
+    s = _sheet()
+    # the keyword occurrence nearest to the number counts, on either side
+    assert verify(HEAD + "The area of the centre region holds attribution over an area of 22%.", s).status == "verified"
+    assert verify(HEAD + "The centre region has 22% area in attribution area.", s).status == "verified"
+    # a keyword that opens the clause is read; the clause ends at the parenthesis
+    r = verify(HEAD + "The centre region (area 22%) holds 52% of the attribution.", s)
+    assert r.status == "verified", r.issues
+    # distances in characters: "score " ends 6 before the number; "share" starts 5 or 7 after it
+    assert verify(HEAD + "The centre region has a score 52% of share.", s).status == "verified"
+    assert verify(HEAD + "The centre region has a score 79% of a share.", s).status == "verified"

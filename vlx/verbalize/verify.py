@@ -78,11 +78,9 @@ def verify(text: str, sheet: FactSheet) -> CheckResult:
     t = normalize(text)
     issues: list[str] = []
     claims = correct = 0
-    fixable = True
     for word in unsupported_words(t, sheet, method_display_name(sheet.method)):
         claims += 1
         issues.append(f"says {word!r}, which is not a fact vlx measured")
-        fixable = False
     positions = [r.position for r in sheet.regions]
 
     refs = _region_refs(t, positions)
@@ -90,19 +88,16 @@ def verify(text: str, sheet: FactSheet) -> CheckResult:
         claims += 1
         if not cands:
             issues.append(f"names a region that was not measured near {t[start:start + 30]!r}")
-            fixable = False
         else:
             correct += 1
 
     if not _mentions(t, sheet.target_label):
         issues.append(f"does not name the explained class {sheet.target_label!r}")
-        fixable = False
     claims += 1
     wrong_classes = _wrong_classes(t, sheet)
     claims += len(wrong_classes)
     for name in wrong_classes:
         issues.append(f"names class {name!r}, which is not among the facts")
-        fixable = False
     correct += 1 if _mentions(t, sheet.target_label) else 0
 
     replacements: list[tuple[int, int, str]] = []
@@ -114,7 +109,6 @@ def verify(text: str, sheet: FactSheet) -> CheckResult:
             value = _map_expected(sheet, map_kind)
             if value is None:
                 issues.append(f"states {stated}% about a deletion check of the map, which was not measured")
-                fixable = False
             elif _same(stated, value):
                 correct += 1
             else:
@@ -134,7 +128,6 @@ def verify(text: str, sheet: FactSheet) -> CheckResult:
             expected, kind = named, "probability"
         elif kind is None:
             issues.append(f"states {stated}% without saying what it measures")
-            fixable = False
             continue
         ok = any(_same(stated, v) for v in expected)
         if ok:
@@ -147,12 +140,10 @@ def verify(text: str, sheet: FactSheet) -> CheckResult:
                       + (f"; the measured value is {' or '.join(shown)}" if shown else ""))
         if len(shown) == 1:
             replacements.append((m.start(), m.end(), shown[0]))
-        else:
-            fixable = False
 
     if not issues:
         return CheckResult("verified", text, [], claims, correct)
-    if fixable:
+    if len(replacements) == len(issues):                # every issue is a wrong number with one measured value
         fixed = t
         for s, e, new in sorted(replacements, reverse=True):
             fixed = fixed[:s] + new + fixed[e:]
