@@ -448,3 +448,21 @@ def test_the_nearest_keyword_at_its_boundaries():
     # distances in characters: "score " ends 6 before the number; "share" starts 5 or 7 after it
     assert verify(HEAD + "The centre region has a score 52% of share.", s).status == "verified"
     assert verify(HEAD + "The centre region has a score 79% of a share.", s).status == "verified"
+
+
+def test_a_confidence_read_from_its_sentence_may_be_the_top_class_one():
+    s = _sheet(score=0.30, top=5)   # explained class at 30%, the top class (espresso) at 85%
+    for v in ("30%", "85%"):
+        r = verify(f"EfficientNet-Lite0 predicts Egyptian cat (30%). For the confidence, the centre region has {v}.", s)
+        assert r.status == "verified", (v, r.issues)
+
+
+def test_blurring_makes_a_confidence_one_after_removal_only_within_its_sentence():
+    s = _sheet()
+    for text in ("EfficientNet-Lite0 predicts Egyptian cat with a confidence of 79%. Blurring the centre lowers the "
+                 "confidence to 71%.",
+                 "Blurring the centre lowers the confidence to 71%. EfficientNet-Lite0 predicts Egyptian cat with a "
+                 "confidence of 79%.",
+                 HEAD + "The confidence is 71% with the centre blurred."):
+        r = verify(text, s)
+        assert r.status == "verified", (text, r.issues)

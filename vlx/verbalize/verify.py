@@ -117,18 +117,18 @@ def verify(text: str, sheet: FactSheet) -> CheckResult:
             continue
         kind = _kind(t, m.start(), m.end())
         cands = _region_before(refs, m.start())
-        expected = [v for v in (_expected(sheet, kind, r) for r in cands) if v is not None]
-        if kind == "confidence" and not sheet.is_top and sheet.prediction.scores:
-            expected = [sheet.target_score, sheet.prediction.scores[0]]   # the explained or the top class
         named = score_of_name_before(t, m.start(), sheet) if kind is None else []
         if kind is None and not named:
             kind = _kind(t, m.start(), m.end(), bounds=r"[.;!?]")      # a keyword elsewhere in the sentence
-            expected = [v for v in (_expected(sheet, kind, r) for r in cands) if v is not None]
         if named:
             expected, kind = named, "probability"
         elif kind is None:
             issues.append(f"states {stated}% without saying what it measures")
             continue
+        elif kind == "confidence" and not sheet.is_top and sheet.prediction.scores:
+            expected = [sheet.target_score, sheet.prediction.scores[0]]   # the explained or the top class
+        else:
+            expected = [v for v in (_expected(sheet, kind, r) for r in cands) if v is not None]
         ok = any(_same(stated, v) for v in expected)
         if ok:
             correct += 1
@@ -261,9 +261,8 @@ def _region_before(refs, offset: int) -> tuple[int, ...]:
     return before[-1] if before else (1,)
 
 
-def _clause(text: str, start: int, end: int, bounds: str = r"[.;,()\u2014]") -> tuple[str, str]:
-    """The words of the clause before and after a number (bounded by ``bounds``: . ; , ( ) and
-    dashes by default)."""
+def _clause(text: str, start: int, end: int, bounds: str) -> tuple[str, str]:
+    """The words of the clause before and after a number, bounded by the pattern ``bounds``."""
     left = re.split(bounds, text[:start])[-1].lower()
     right = re.split(bounds, text[end:])[0].lower()
     return left, right
@@ -297,7 +296,7 @@ def _removal_in_sentence(text: str, start: int, end: int) -> bool:
 def _expected(sheet: FactSheet, kind: str | None, region: int) -> float | None:
     """The measured value a number of ``kind`` about ``region`` (1-based) should state."""
     if kind == "confidence":
-        return sheet.target_score if sheet.is_top else None
+        return sheet.target_score            # of the top class; verify() adds the top class's when they differ
     if kind is None or not 1 <= region <= len(sheet.regions):
         return None
     r = sheet.regions[region - 1]
