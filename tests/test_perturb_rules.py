@@ -568,3 +568,25 @@ def test_lime_prefix_of_a_design_shorter_than_its_budget_stands_for_the_budget()
     w = post_stratified(z, mass, scale, 60, 48)
     np.testing.assert_allclose(got, ridge_np(z, game(z), w, 1.0), atol=1e-4)
     assert np.abs(ridge_np(z, game(z), w * (48 / 60) ** 2, 1.0) - got).max() > 1e-3      # the scale matters
+
+
+def test_kernelshap_errors_read_one_design_block_without_a_tolerance():
+    """200 rows of 8 players (254 coalitions): without a tolerance the design is one block of 200,
+    not blocks of the default 128, and its standard errors are stratified that way."""
+    from vlx.attribute import sampling
+
+    lab = torch.arange(8).view(2, 4).repeat_interleave(2, 0).repeat_interleave(2, 1)
+    coef = np.linspace(-2, 2, 8)
+    game = lambda v: v @ coef + 3 * v[:, 0] * v[:, 5] - 2 * v[:, 1] * v[:, 2] * v[:, 7]
+    rec = Recorder(lab, game)
+    ks = perturb.KernelSHAP(n_samples=200, baseline="zero", seed=0)
+    got, z = rec.run(ks)
+    mass = shapley_mass_np(8)
+    np.testing.assert_array_equal(z, design_rows(ks, mass, 200, 200, 0))
+    w = post_stratified(z, mass, 1.0, 200, 200)
+    y, full = game(z), float(game(np.ones((1, 8)))[0])
+    np.testing.assert_allclose(got, constrained_wls(z, y, w, full, 0.0), atol=1e-4)
+    solve = lambda *a: sampling.shapley_solve(a[0], a[1], a[2], full, 0.0, a[3])
+    se = stderr_of(solve, z, y, w, sampling.design_strata(torch.tensor(z).long(), 200))
+    assert ks.last_info[0]["stderr"] == pytest.approx(se, rel=1e-6)
+    assert abs(stderr_of(solve, z, y, w, sampling.design_strata(torch.tensor(z).long(), 128)) - se) > 1e-6 * se

@@ -402,7 +402,7 @@ class SuperpixelSurrogate(PerturbationBase):
     def reduce(self, state: dict[str, Any], scores: torch.Tensor, full: torch.Tensor,
                empty: torch.Tensor) -> torch.Tensor:
         values, se = self._fit(state, scores.double().cpu(), full, empty)          # (P, T) each
-        state["info"] = {"max_samples": self.n_samples, "stderr": float(se.max()) if se.numel() else 0.0,
+        state["info"] = {"max_samples": self.n_samples, "stderr": float(se.max()),
                          "tolerance": self.stop.tolerance, "sampler": self.sampler,
                          "converged": self.stop.met(se) if self.stop.tolerance is not None else None}
         return values.float().to(scores.device).T[:, state["players"]]
