@@ -208,6 +208,12 @@ def test_summarise_by_hand():
     assert s1.curves == {"deletion": ([0.0, 0.5, 1.0], [0.75, 0.5, 0.25])}   # insertion: lengths differ, none
     assert s2.method == "m2" and s2.n == 0 and s2.failed == 3 and s2.errors == ("E: two", "E: one")
     assert math.isnan(s2.means["x"]) and math.isnan(s2.means["y"]) and math.isnan(s2.seconds) and s2.curves == {}
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # all failed: NaN without "mean of empty slice" warnings
+        (only,) = summarise(rows[3:6], ["x"], {})
+    assert math.isnan(only.means["x"]) and math.isnan(only.seconds)
     assert s2.options == {} and s3.errors == () and s3.failed == 0
     assert s3.curves == {"insertion": ([0.0, 1.0], [0.2, 0.4])} and s3.means == {"x": 0.5, "y": 0.25}
 

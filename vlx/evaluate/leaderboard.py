@@ -120,7 +120,7 @@ def run_grid(model: ImageClassifier, items: Sequence[GridItem], methods: Sequenc
     from vlx.attribute import attribute, get_method
     from vlx.evaluate.runner import evaluate
 
-    needs_gt = [m for m in metrics if getattr(METRICS.get(m), "needs_gt_mask", False)]
+    needs_gt = [m for m in metrics if METRICS.get(m).needs_gt_mask]
     if needs_gt and any(it.gt_mask is None for it in items):
         raise UsageError(f"{', '.join(needs_gt)} need a ground-truth mask, which plain images lack; drop them "
                          "or use --suite localisation.")
@@ -218,7 +218,7 @@ def run_leaderboard(model: ImageClassifier, items: Sequence[Any], methods: Seque
     rows = run_grid(model, grid, names, list(metrics), opts, mopts, caps, on_row, strict)
     scores = summarise(rows, metrics, opts)
     first = metrics[0]
-    sign = 1.0 if getattr(METRICS.get(first), "higher_is_better", True) else -1.0
+    sign = 1.0 if METRICS.get(first).higher_is_better else -1.0
     scores.sort(key=lambda s: (np.isnan(s.means[first]), -sign * np.nan_to_num(s.means[first])))
     info = {**dict(settings or {}), "model": model.name, "items": len(items), "metrics": list(metrics),
             "metric_options": mopts, "light": light, "item_caps": caps,

@@ -26,7 +26,7 @@ Cell = str | float | int | None
 
 
 def _arrow(metric: str) -> str:
-    hib = getattr(METRICS.get(metric), "higher_is_better", True) if metric in METRICS else True
+    hib = METRICS.get(metric).higher_is_better if metric in METRICS else True
     return "↑" if hib else "↓"
 
 
