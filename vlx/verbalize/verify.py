@@ -303,10 +303,8 @@ def _expected(sheet: FactSheet, kind: str | None, region: int) -> float | None:
     return {"area": r.area_fraction, "mass": r.attribution_mass, "after": r.score_after_removal}[kind]
 
 
-def _same(stated: str, value: float | None) -> bool:
+def _same(stated: str, value: float) -> bool:
     """Whether a stated percentage ("46", "<1", "45.8") matches a share in ``[0, 1]``."""
-    if value is None:
-        return False
     if stated.startswith("<"):
         return value < 0.01
     s = float(stated)
