@@ -390,6 +390,9 @@ def test_leaderboard_json_by_hand():
                        {"method": "x", "means": {"deletion": None}, "seconds": None, "n": 1, "failed": 0,
                         "options": {}, "errors": []}]}
     assert text == json.dumps(want, indent=2) + "\n"
+    doc = json.loads(tables.leaderboard_json(Leaderboard(("insertion", "road-morf"), (), {})))
+    assert doc["metrics"] == [{"name": "insertion", "higher_is_better": True},
+                              {"name": "road-morf", "higher_is_better": False}]
     with pytest.raises(TypeError, match=r"^not JSON-serialisable: set$"):
         tables.leaderboard_json(Leaderboard((), (), {"bad": {1}}))
 
@@ -489,7 +492,7 @@ def test_curves_png_pixel_exact_against_the_layout_drawn_by_hand(tmp_path):
     from PIL import ImageDraw
 
     curves = {"a-very-long-method-name": ([0.0, 0.25, 1.0], [0.9, 0.4, 0.1]), "flat": ([0.0, 1.0], [1.3, -0.2])}
-    w, h = 600, 400
+    w, h = 601, 400                                     # an odd plot width (379 px): the caption at 189 - 60
     got = np.asarray(Image.open(tables.curves_png(curves, tmp_path / "c.png", "my title", size=(w, h))))
     im = Image.new("RGB", (w, h), "white")
     d = ImageDraw.Draw(im)
