@@ -483,3 +483,8 @@ def test_the_longest_fact_name_is_taken_out_first_whatever_its_spelling():
                   labels=labels)
     r = verify("Net predicts Egyptian cat (79%); it also sees a grey whale.", s)
     assert r.status == "verified", r.issues
+
+
+def test_a_region_number_with_no_regions_measured_has_no_value():
+    r = verify(HEAD + "It covers 22% of the image.", _sheet(regions=()))
+    assert r.status == "rejected" and r.issues == ["states 22% as area of region 1"]

@@ -293,11 +293,11 @@ def _removal_in_sentence(text: str, start: int, end: int) -> bool:
     return any(w in left or w in right for w in dict(_KINDS)["after"])
 
 
-def _expected(sheet: FactSheet, kind: str | None, region: int) -> float | None:
+def _expected(sheet: FactSheet, kind: str, region: int) -> float | None:
     """The measured value a number of ``kind`` about ``region`` (1-based) should state."""
     if kind == "confidence":
         return sheet.target_score            # of the top class; verify() adds the top class's when they differ
-    if kind is None or not 1 <= region <= len(sheet.regions):
+    if not 1 <= region <= len(sheet.regions):
         return None
     r = sheet.regions[region - 1]
     return {"area": r.area_fraction, "mass": r.attribution_mass, "after": r.score_after_removal}[kind]
