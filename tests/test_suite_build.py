@@ -21,12 +21,8 @@ from vlx.evaluate.suite import BACKGROUNDS, CANVAS, OBJECTS, SuiteObject, build_
 
 # ---- compose, re-implemented ----------------------------------------------------------------
 
-def ref_compose(k: int, seed: int):
-    """Steps 1-4 of the module docstring, written out again with numpy and PIL."""
-    obj = OBJECTS[k % 6]
-    rng = np.random.default_rng([seed, k])
-    names = sorted(BACKGROUNDS)
-    bg = names[int(rng.integers(8))]
+def ref_background(bg: str, rng: np.random.Generator) -> np.ndarray:
+    """Step 2 of the module docstring: a random square crop, resized, tinted in float32, maybe mirrored."""
     src, crop, tint = BACKGROUNDS[bg]
     a = source_image(src)
     if crop is not None:
@@ -39,7 +35,16 @@ def ref_compose(k: int, seed: int):
     back = np.clip(back.astype(np.float32) * np.array(tint, np.float32), 0, 255).astype(np.uint8)
     if rng.random() < 0.5:
         back = back[:, ::-1]
-    canvas = back.copy()
+    return back
+
+
+def ref_compose(k: int, seed: int):
+    """Steps 1-4 of the module docstring, written out again with numpy and PIL."""
+    obj = OBJECTS[k % 6]
+    rng = np.random.default_rng([seed, k])
+    names = sorted(BACKGROUNDS)
+    bg = names[int(rng.integers(8))]
+    canvas = ref_background(bg, rng).copy()
     cx0, cy0, cx1, cy1 = obj.crop_xyxy
     patch = source_image(obj.source)[cy0:cy1, cx0:cx1]
     ph, pw = patch.shape[:2]
@@ -78,6 +83,14 @@ def test_compose_matches_the_steps_written_out(k, seed):
     assert np.array_equal(c.pixels, pixels)
 
 
+@pytest.mark.parametrize("bg", sorted(BACKGROUNDS))
+def test_backgrounds_are_tinted_in_float32(bg):
+    """Every background for two seeds; brick's 0.58 tint truncates differently in float64 (e.g. 50 * 0.58)."""
+    for seed in (0, 1):
+        want = ref_background(bg, np.random.default_rng(seed))
+        assert np.array_equal(S._background(bg, np.random.default_rng(seed)), want)
+
+
 def test_compose_objects_cycle_and_bad_candidate():
     assert [compose(k, 9).obj.name for k in (0, 5, 6, 13)] == ["cat", "pagoda", "cat", "espresso"]
     with pytest.raises(ValueError, match=r"^candidate must be >= 0, got -1$"):
@@ -94,6 +107,10 @@ def test_compose_caps_the_long_side_and_floors_the_short_one(monkeypatch):
         c = compose(k, 0)
         x0, y0, x1, y1 = c.box_xyxy
         assert (x1 - x0, y1 - y0) == (288, 8) and c.mask.sum() == 288 * 8
+    upright = SuiteObject("upright", "astronaut", (100, 0, 104, 512), (1,))
+    monkeypatch.setattr(S, "OBJECTS", (upright,) * 6)
+    x0, y0, x1, y1 = compose(0, 0).box_xyxy
+    assert (x1 - x0, y1 - y0) == (8, 288)
 
 
 def test_compose_leaves_the_cached_source_untouched():
@@ -122,7 +139,11 @@ def test_footprints_by_hand():
 
 
 def test_source_images():
+    """Read afresh (the cache cleared), so the sources table itself is what is checked."""
     from skimage import data
+    from sklearn.datasets import load_sample_images
+
+    source_image.cache_clear()
 
     moon = source_image("moon")
     assert moon.shape == (512, 512, 3) and moon.dtype == np.uint8
@@ -131,6 +152,7 @@ def test_source_images():
     assert np.array_equal(source_image("motorcycle"), data.stereo_motorcycle()[0])
     china = source_image("china")
     assert china.shape == (427, 640, 3) and china.flags.c_contiguous
+    assert np.array_equal(china, load_sample_images().images[0])          # china.jpg, not flower.jpg
 
 
 def test_cache_dir_and_slug(monkeypatch, tmp_path):
