@@ -232,3 +232,71 @@ def test_attention_and_rollout_over_several_layers():
             mix = 0.5 * a.mean(0) + 0.5 * np.eye(7)
             r = r @ (mix / mix.sum(-1, keepdims=True))
         np.testing.assert_allclose(v, r[img], rtol=1e-5)
+
+
+def _record_batches(ctx, monkeypatch) -> list[int]:
+    sizes: list[int] = []
+    forward = ctx.model.forward
+
+    def rec(inputs, **kw):
+        out = forward(inputs, **kw)
+        sizes.append(int(out.logits.shape[0]))
+        return out
+
+    monkeypatch.setattr(ctx.model, "forward", rec)
+    return sizes
+
+
+def test_one_token_keeps_all_the_time_and_default_maps_are_float32(ctx, monkeypatch):
+    clock = iter([2.0, 5.0])
+    monkeypatch.setattr(mm.time, "perf_counter", lambda: next(clock))
+    (m,) = get_mllm_method("attention").explain(ctx, [1])
+    assert m.seconds == 3.0
+    assert m.values.dtype == np.float32 and m.raw.dtype == np.float32
+
+
+def test_occlusion_defaults_and_options():
+    m = get_mllm_method("occlusion")
+    assert (m.n_segments, m.segments, m.batch_size) == (24, None, 8)
+    assert m.options == {"n_segments": 24, "segments": None, "batch_size": 8}
+    segs = np.zeros((4, 4), np.int64)
+    m = get_mllm_method("occlusion", n_segments=5, segments=segs, batch_size=2)
+    assert m.options["n_segments"] == 5 and m.options["segments"] is segs and m.options["batch_size"] == 2
+
+
+def test_occlusion_without_segments_runs_slic_on_the_image(ctx, monkeypatch):
+    """No ``segments``: SLIC superpixels of the image with ``n_segments``; the map equals occlusion
+    over those same labels given explicitly."""
+    import vlx.regions.superpixels as sp
+
+    h, w = ctx.inputs.image.size_hw
+    segs = np.zeros((h, w), np.int64)
+    segs[:, w // 2:] = 1
+    calls = []
+
+    def fake(pixels, algorithm, n_segments):
+        calls.append((pixels, algorithm, n_segments))
+        return segs
+
+    monkeypatch.setattr(sp, "superpixel_labels", fake)
+    (raw, det), = get_mllm_method("occlusion", n_segments=5).token_values(ctx, [0])
+    assert len(calls) == 1 and calls[0][0] is ctx.inputs.image.pixels and calls[0][1:] == ("slic", 5)
+    (want, _), = get_mllm_method("occlusion", segments=segs).token_values(ctx, [0])
+    np.testing.assert_array_equal(raw[0], segs)
+    np.testing.assert_allclose(raw[2], want[2], atol=1e-6)
+    assert det["n_regions"] == 2
+
+
+def test_occlusion_and_perturbed_probabilities_use_their_batch_size(ctx, monkeypatch):
+    h, w = ctx.inputs.image.size_hw
+    segs = (np.arange(h * w).reshape(h, w) * 5 // (h * w)).astype(np.int64)     # 5 regions
+    sizes = _record_batches(ctx, monkeypatch)
+    get_mllm_method("occlusion", segments=segs, batch_size=3).token_values(ctx, [0])
+    assert sizes == [2, 3, 2]                       # the image and its baseline, then the 5 occluded views
+    sizes.clear()
+    get_mllm_method("occlusion", segments=segs).token_values(ctx, [0])
+    assert sizes == [2, 5]                          # default 8
+    sizes.clear()
+    px = ctx.inputs.image.pixels
+    perturbed_probabilities(ctx, [px] * 10, [0])
+    assert sizes == [8, 2]
