@@ -300,3 +300,53 @@ def test_occlusion_and_perturbed_probabilities_use_their_batch_size(ctx, monkeyp
     px = ctx.inputs.image.pixels
     perturbed_probabilities(ctx, [px] * 10, [0])
     assert sizes == [8, 2]
+
+
+def test_tam_defaults_and_arc_weights_wiring(ctx):
+    """TAM's options default to the reference's (weights ``tam``, filter on, ARC's k=50, p=0.9); with
+    ``weights="arc"`` each context token weighs ``1 - ARC relevance`` (vlx.mllm.arc, checked on its own
+    in tests/test_mllm_arc.py) at its score position, with the k and p given."""
+    from vlx.mllm.arc import arc_relevance
+
+    assert get_mllm_method("tam").options == {"weights": "tam", "filter": True, "k": 50, "p": 0.9}
+    out = ctx.output()
+    img = out.hidden_states[-1][0][ctx.image_positions]
+    for k, p in ((50, 0.9), (3, 0.5)):
+        opts = {} if (k, p) == (50, 0.9) else {"k": k, "p": p}
+        for t in (0, 1):
+            (raw, det), = get_mllm_method("tam", weights="arc", **opts).token_values(ctx, [t])
+            c = ctx.answer_ids[t]
+            tc = ctx.text_context(t)
+            keep = tc.ids != c
+            ids, pos = tc.ids[keep], tc.score_positions[keep]
+            w = 1 - arc_relevance(out.logits[0], pos, ctx.position(t), k, p)
+            base = ctx.model.lens_logits(img, torch.tensor([c]))[:, 0].clamp(min=0)
+            want, alpha = remove_interference(base, ctx.model.lens_logits(img, ids).clamp(min=0), w)
+            np.testing.assert_allclose(raw, want.detach().numpy(), rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(det["context_weights"], w.numpy(), rtol=1e-6)
+            assert det["weights"] == "arc" and det["alpha"] == pytest.approx(alpha)
+    w50 = get_mllm_method("tam", weights="arc").token_values(ctx, [1])[0][1]["context_weights"]
+    w3 = get_mllm_method("tam", weights="arc", k=3, p=0.5).token_values(ctx, [1])[0][1]["context_weights"]
+    assert not np.allclose(w50, w3)
+
+
+def test_remove_interference_with_a_small_interference():
+    """An interference of norm below 1 is still removed (only a zero one is skipped)."""
+    base = torch.tensor([0.3, 0.1])
+    maps = torch.tensor([[0.2], [0.1]])
+    got, alpha = remove_interference(base, maps, torch.tensor([1.0]))
+    # I = (0.2, 0.1); <b, I> = 0.07; <I, I> = 0.05 -> alpha = 1.4
+    assert alpha == pytest.approx(1.4)
+    np.testing.assert_allclose(got.numpy(), [0.3 - 1.4 * 0.2, 0.0], atol=1e-7)       # 0.1 - 0.14 clipped
+
+
+def test_scorers_layout_defaults_and_messages(ctx):
+    s = mm.PixelTensorScorer(ctx, [0])
+    px = ctx.inputs.pixels[ctx.inputs.pixel_key]
+    c = px.shape[ctx.inputs.channel_dim]
+    assert s.batch_size == 1 and s.x.shape == (1, c, px.numel() // c, 1)
+    assert ImagePixelScorer(ctx, [0]).batch_size == 8
+    segs = np.zeros(ctx.inputs.image.size_hw, np.int32)
+    assert ImagePixelScorer(ctx, [0], segments=segs).players(None, 4).dtype == torch.int64
+    with pytest.raises(UsageError, match=r"^MLLM method 'gradxinput' has no option 'steps'"):
+        mm.GradientXInput(steps=3)                   # built directly, not through the registry
