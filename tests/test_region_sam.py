@@ -285,12 +285,12 @@ def test_automatic_masks_equal_ious_keep_grid_order():
 def test_sam_regions_rejects_bad_options_and_loads_specs_on_the_device(monkeypatch):
     import vlx.regions.sam as sam
 
-    with pytest.raises(ValueError, match=r"coverage must be in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"^coverage must be in \(0, 1\]$"):
         sam.SamRegions(Scripted(None), coverage=0)
-    with pytest.raises(ValueError, match=r"coverage must be in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"^coverage must be in \(0, 1\]$"):
         sam.SamRegions(Scripted(None), coverage=1.0001)
     assert sam.SamRegions(Scripted(None), coverage=1).coverage == 1
-    with pytest.raises(ValueError, match="proposals must be 'prompts' or 'automatic'"):
+    with pytest.raises(ValueError, match="^proposals must be 'prompts' or 'automatic'$"):
         sam.SamRegions(Scripted(None), proposals="grid")
     seen = []
     monkeypatch.setattr(sam, "load_segmenter", lambda spec, device: seen.append((spec, device)) or Scripted(None))
