@@ -331,3 +331,32 @@ def test_superpixel_coverage_reached_exactly_at_the_slack():
     finally:
         sp.superpixel_labels = orig
     assert len(got) == 1 and got[0].mask.tolist() == [[True, False], [False, False]]
+
+
+def test_slic_segments_pass_the_compactness():
+    from skimage.segmentation import slic
+
+    from vlx.regions.superpixels import slic_segments
+
+    rng = np.random.default_rng(1)
+    px = np.kron(rng.integers(0, 255, (15, 15, 3)), np.ones((4, 4, 1))).astype(np.uint8)     # 60 × 60
+    want = slic(px, n_segments=64, compactness=40.0, start_label=0, channel_axis=-1)
+    np.testing.assert_array_equal(slic_segments(px, compactness=40.0), want)
+    assert not np.array_equal(want, slic(px, n_segments=64, compactness=10.0, start_label=0, channel_axis=-1))
+
+
+def test_superpixel_region_position_is_the_centroid_of_its_positive_mass(monkeypatch):
+    """Segment 1 covers columns 4..15; its positive mass sits in the bottom-right corner, so the region
+    is placed there (its unweighted centre would read "centre")."""
+    import vlx.regions.superpixels as sp
+
+    segs = np.zeros((16, 16), np.int32)
+    segs[:, 4:] = 1
+    monkeypatch.setattr(sp, "superpixel_labels", lambda px, algorithm, n: segs)
+    v = np.zeros((16, 16))
+    v[:, 4:] = 1e-3
+    v[13:, 13:] = 50.0
+    image = from_array(np.full((16, 16, 3), 7, np.uint8))
+    (r,) = sp.SuperpixelRegions(coverage=0.5).regions(image, AttributionMap(v, v, "t", ClassTarget(0)))
+    assert r.mask[:, 4:].all() and not r.mask[:, :4].any()
+    assert r.position == "bottom-right" and r.source == "superpixel"
