@@ -86,3 +86,15 @@ def unprivileged(tmp_path_factory):
         pytest.skip(f"the unprivileged user cannot run this Python and vlx: {probe.stderr.strip()[-200:]}")
     yield run, folder
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module (``pytestmark = pytest.mark.usefixtures("one_thread")``): the
+    perturbation tests run many small batches, whose sums then reduce in one fixed order."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

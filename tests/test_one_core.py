@@ -22,12 +22,7 @@ from vlx.types import ClassTarget
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")     # see tests/conftest.py
 
 
 # -- unknown options ------------------------------------------------------------------------------

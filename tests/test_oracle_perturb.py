@@ -24,12 +24,7 @@ from vlx.attribute.xrai import XRAI, xrai_greedy
 from vlx.types import ClassTarget
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")     # see tests/conftest.py
 
 
 def blocks(rows: int, cols: int, size: int = 2) -> torch.Tensor:

@@ -17,12 +17,7 @@ from vlx.errors import UsageError
 from vlx.types import ClassTarget
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")     # see tests/conftest.py
 
 
 # -- pixels and players ---------------------------------------------------------------------------
