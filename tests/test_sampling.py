@@ -646,3 +646,87 @@ def test_unpaired_strata_of_an_even_game_count_every_middle_coalition():
     z = torch.tensor([[1, 1, 0, 0], [0, 1, 1, 0], [1, 0, 0, 0]])
     d = S.design_strata(z, 3, paired=False)
     assert torch.allclose(d.fpc, torch.tensor([2 / 6, 2 / 6, 1 / 4], dtype=torch.float64), rtol=0, atol=1e-15)
+
+
+# ----------------------------------------------------------------------------- seventh round survivors
+
+def test_middle_class_rows_hold_player_zero_sampled_or_enumerated():
+    # p = 6, m = 3: 10 complementary pairs; the representative of each is the one with player 0
+    for count in (4, 10):                                          # sampled, then enumerated
+        for seed in range(5):
+            z = S._draw_class(6, 3, count, torch.Generator().manual_seed(seed))
+            assert z.shape == (count, 6) and bool((z.sum(1) == 3).all())
+            assert bool((z[:, 0] == 1).all()), (count, seed)
+            assert len({tuple(r.tolist()) for r in z}) == count
+
+
+def test_design_has_n_rows_or_every_weighted_coalition_once():
+    p = 6
+    for mass, weighted in ((S.shapley_mass(p), 2 ** p - 2), (S.lime_mass(p, 0.25)[0], 2 ** p)):
+        for n in range(0, weighted + 1):
+            z = S.coalition_design(mass, n, torch.Generator().manual_seed(n))
+            assert z.shape == (n, p) and z.dtype == torch.long, n
+        for n in (weighted + 1, weighted + 2, 3 * weighted):            # more than there are: each once
+            z = S.coalition_design(mass, n, torch.Generator().manual_seed(n))
+            assert z.shape == (weighted, p) and len({tuple(r.tolist()) for r in z}) == weighted, n
+            assert bool((mass[z.sum(1)] > 0).all())
+
+
+def test_paired_class_counts_are_floor_or_ceil_for_every_seed():
+    p, n = 50, 400
+    mass = S.shapley_mass(p)
+    for seed in range(20):
+        z = S.coalition_design(mass, n, torch.Generator().manual_seed(seed))
+        counts = torch.bincount(z[0::2].sum(1), minlength=p + 1)
+        for m in range(1, p // 2 + 1):
+            expect = n / 2 * float(mass[m] + (mass[p - m] if 2 * m != p else 0))
+            got = int(counts[m]) + (int(counts[p - m]) if 2 * m != p else 0)
+            assert math.floor(expect) <= got <= math.ceil(expect), (seed, m, got, expect)
+
+
+def test_shapley_solve_sums_to_full_minus_empty_exactly():
+    g = torch.Generator().manual_seed(0)
+    z = (torch.rand((40, 7), generator=g) < 0.5).long()
+    y = torch.randn(40, generator=g, dtype=torch.float64)
+    phi, _ = S.shapley_solve(z, y, torch.rand(40, generator=g, dtype=torch.float64), full=1 / 3, empty=-0.1)
+    assert phi.dtype == torch.float64
+    assert abs(float(phi.sum()) - (1 / 3 + 0.1)) < 1e-13
+
+
+def test_rise_points_are_reproducible_from_the_generator_alone():
+    for kind in ("sobol", "iid"):
+        torch.manual_seed(1)
+        np.random.seed(1)
+        a = S.rise_points(20, 5, torch.Generator().manual_seed(7), kind, block=8)
+        torch.manual_seed(2)
+        np.random.seed(2)
+        b = S.rise_points(20, 5, torch.Generator().manual_seed(7), kind, block=8)
+        assert torch.equal(a, b) and a.dtype == torch.float64 and a.shape == (20, 5), kind
+        c = S.rise_points(20, 5, torch.Generator().manual_seed(8), kind, block=8)
+        assert not torch.equal(a, c)
+    assert torch.equal(S.rise_points(16, 4, torch.Generator().manual_seed(3)),
+                       S.rise_points(16, 4, torch.Generator().manual_seed(3), "sobol"))    # the default
+    firsts = {tuple(S.rise_points(1, 3, torch.Generator().manual_seed(s))[0].tolist()) for s in range(200)}
+    assert len(firsts) == 200                                       # scrambles drawn from a wide seed range
+
+
+def test_rise_points_cut_the_last_block_and_allow_none():
+    u = S.rise_points(40, 6, torch.Generator().manual_seed(0), "sobol", block=32)
+    assert u.shape == (40, 6)
+    assert bool(((u[:32, :] < 0.5).sum(0) == 16).all())
+    for kind in ("sobol", "iid"):
+        e = S.rise_points(0, 6, torch.Generator().manual_seed(0), kind)
+        assert e.shape == (0, 6) and e.dtype == torch.float64
+    with pytest.raises(ValueError, match=r"^unknown mask sampler 'halton'; use sobol or iid$"):
+        S.rise_points(4, 3, torch.Generator(), "halton")
+
+
+def test_rise_cells_by_hand_with_oblong_cells():
+    u = torch.tensor([[0.1, 0.9, 0.4, 0.6, 0.55, 0.95],
+                      [0.7, 0.2, 0.5, 0.3, 0.05, 0.30]], dtype=torch.float64)
+    cells, dy, dx = S.rise_cells(u, 2, 0.5, (10, 4))
+    assert cells.shape == (2, 1, 2, 2)
+    assert torch.equal(cells, torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]], [[[0.0, 1.0], [0.0, 1.0]]]]))
+    assert dy.tolist() == [5, 0] and dx.tolist() == [3, 1]
+    with pytest.raises(ValueError, match=r"^RISE points need 6 coordinates, got 5$"):
+        S.rise_cells(u[:, :5], 2, 0.5, (10, 4))

@@ -125,7 +125,9 @@ def coalition_design(mass: torch.Tensor, n: int, gen: torch.Generator, alloc: to
     any allocation). ``paired``: rows come in adjacent complementary pairs ``z, 1 - z`` (the last
     one unpaired when ``n`` is odd), pairs of a size class drawn without replacement, classes the
     budget covers enumerated; else sizes are drawn by systematic sampling and coalitions uniformly
-    within a size. Row order is shuffled pairwise, so any prefix of pairs mixes sizes.
+    within a size. Row order is shuffled pairwise, so any prefix of pairs mixes sizes. A paired
+    design never holds more rows than there are coalitions of positive mass: beyond that, each
+    once.
     """
     p = len(mass) - 1
     alloc = mass if alloc is None else alloc
