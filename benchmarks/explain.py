@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-IMAGES = sorted((ROOT / "examples" / "images").glob("*"))
+IMAGES = sorted(p for p in (ROOT / "examples" / "images").glob("*") if "_mask" not in p.stem)   # photos, not masks
 
 
 def main() -> None:
