@@ -47,7 +47,8 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
 def images(extra: list[str], skimage: bool) -> list[tuple[str, np.ndarray]]:
     from PIL import Image
 
-    paths = sorted((ROOT / "examples" / "images").iterdir()) + [Path(p) for p in extra]
+    photos = [p for p in sorted((ROOT / "examples" / "images").iterdir()) if "_mask" not in p.stem]   # not masks
+    paths = photos + [Path(p) for p in extra]
     out = [(p.name, np.asarray(Image.open(p).convert("RGB"))) for p in paths if p.suffix.lower() in (".png", ".jpg", ".jpeg")]
     if skimage:
         from skimage import data

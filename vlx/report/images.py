@@ -51,12 +51,14 @@ def outline_regions(pixels: np.ndarray, masks: Sequence[np.ndarray], width: int 
 
 
 def png_bytes(pixels: np.ndarray, max_side: int | None = 900) -> bytes:
-    """Encode RGB uint8 ``(H, W, 3)`` as PNG, downscaled to ``max_side`` on the longer side."""
+    """Encode RGB uint8 ``(H, W, 3)`` as PNG, downscaled to ``max_side`` on the longer side.
+    zlib level 3: on a 451×300 photo 19 ms and 225 KiB, against 114 ms and 213 KiB with
+    ``optimize=True`` (a report holds five such images)."""
     im = Image.fromarray(pixels)
     if max_side and max(im.size) > max_side:
         im.thumbnail((max_side, max_side), Image.LANCZOS)
     buf = io.BytesIO()
-    im.save(buf, format="PNG", optimize=True)
+    im.save(buf, format="PNG", compress_level=3)
     return buf.getvalue()
 
 
