@@ -532,9 +532,13 @@ def test_forward_cam_option_messages():
     for method in ("scorecam", "ablationcam"):
         with pytest.raises(ValueError, match=r"^channels must be a positive number of channels or None, got 0$"):
             get_method(method, channels=0)
-        with pytest.raises(ValueError, match=r"^rank must be one of \('gradient', 'mass'\), got 'random'$"):
+        ranks = r"\('gradient', 'mass', 'cluster'\)" if method == "scorecam" else r"\('gradient', 'mass'\)"
+        with pytest.raises(ValueError, match=rf"^rank must be one of {ranks}, got 'random'$"):
             get_method(method, rank="random")
         assert get_method(method, channels=1).channels == 1     # the smallest valid count
+    with pytest.raises(ValueError, match=r"^rank must be one of \('gradient', 'mass'\), got 'cluster'$"):
+        get_method("ablationcam", rank="cluster")              # Ablation-CAM's drop is not a function of the mask
+    assert get_method("scorecam").options["rank"] == "cluster" and get_method("ablationcam").options["rank"] == "gradient"
     with pytest.raises(ValueError, match=r"^weights must be one of \('probability', 'channel_softmax'\), "
                                          r"got 'logit'$"):
         get_method("scorecam", weights="logit")

@@ -189,6 +189,58 @@ def _minmax(a: torch.Tensor) -> torch.Tensor:
     return torch.where(span > 0, (a - lo) / torch.where(span > 0, span, torch.ones_like(span)), torch.zeros_like(a))
 
 
+def _dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances ``(n, m)`` between rows, computed directly (no matrix-product shortcut,
+    so equal rows are at distance 0 exactly)."""
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def kmeans_representatives(v: torch.Tensor, k: int, iters: int = 20, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of ``v`` ``(n, d)`` standing for ``k`` k-means clusters, and each row's stand-in.
+
+    Returns ``(reps, nearest)``: ``reps`` ``(m,)`` ascending distinct row indices, ``m <= k``;
+    ``nearest`` ``(n,)`` the position in ``reps`` of the representative nearest each row (ties:
+    the lower index). With at most ``k`` distinct rows, one representative per distinct row (the
+    first), so every row is its own stand-in's equal. Otherwise ``lloyd`` for ``iters`` rounds from
+    a ``kmeans_plus_plus`` start drawn with ``torch.Generator().manual_seed(seed)``; each cluster is
+    represented by its member nearest the centroid. Deterministic for a given input.
+    """
+    v = v.double()
+    distinct, inverse = torch.unique(v, dim=0, return_inverse=True)
+    if len(distinct) <= k:
+        first = torch.full((len(distinct),), len(v), dtype=torch.long).scatter_reduce_(
+            0, inverse, torch.arange(len(v)), "amin")
+        reps = first.sort().values
+        return reps, _dist(v, v[reps]).argmin(1)
+    c = lloyd(v, v[kmeans_plus_plus(v, k, torch.Generator().manual_seed(seed))], iters)
+    reps = _dist(c, v).argmin(1).unique()
+    return reps, _dist(v, v[reps]).argmin(1)
+
+
+def kmeans_plus_plus(v: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): ``k`` row indices ``(k,)`` of ``v``
+    ``(n, d)``, the first uniform, each next drawn with probability proportional to its squared
+    distance to the nearest one chosen. Needs more than ``k - 1`` distinct rows."""
+    centres = [int(torch.randint(len(v), (), generator=gen))]
+    d2 = ((v - v[centres[0]]) ** 2).sum(1)
+    for _ in range(k - 1):
+        centres.append(int(torch.multinomial(d2, 1, generator=gen)))
+        d2 = torch.minimum(d2, ((v - v[centres[-1]]) ** 2).sum(1))
+    return torch.tensor(centres)
+
+
+def lloyd(v: torch.Tensor, c: torch.Tensor, iters: int) -> torch.Tensor:
+    """``iters`` rounds of Lloyd's algorithm on rows ``v`` ``(n, d)`` from centroids ``c`` ``(k, d)``:
+    each row joins its nearest centroid (ties: the lower index), each centroid moves to its
+    members' mean; a centroid left without members stays. Returns the centroids ``(k, d)``."""
+    for _ in range(iters):
+        label = _dist(v, c).argmin(1)
+        size = torch.bincount(label, minlength=len(c)).to(v.dtype)
+        total = torch.zeros_like(c).index_add_(0, label, v)
+        c = torch.where(size[:, None] > 0, total / size.clamp_min(1)[:, None], c)
+    return c
+
+
 RANKS = ("gradient", "mass")
 
 
@@ -207,12 +259,13 @@ class ForwardCAM(CAMBase):
     """
 
     needs_gradients = False
+    ranks = RANKS
 
     def __init__(self, batch_size: int | None = None, channels: int | None = None, rank: str = "gradient") -> None:
         if channels is not None and int(channels) < 1:
             raise ValueError(f"channels must be a positive number of channels or None, got {channels!r}")
-        if rank not in RANKS:
-            raise ValueError(f"rank must be one of {RANKS}, got {rank!r}")
+        if rank not in self.ranks:
+            raise ValueError(f"rank must be one of {self.ranks}, got {rank!r}")
         AttributionMethod.__init__(self, batch_size=batch_size, channels=channels, rank=rank)
         self.batch_size = batch_size and int(batch_size)
         self.channels = None if channels is None else int(channels)
@@ -267,16 +320,27 @@ class ScoreCAM(ForwardCAM):
     negative almost everywhere and its map vanishes. The paper's baseline score ``f(X_b)`` is not
     subtracted (as in the authors' code).
 
-    ``channels=k`` scores only ``k`` channels per image (with ``rank="gradient"`` those with the
-    largest ``sum_ij ReLU(g_k) ReLU(A_k)``, positive evidence for the target); every other
-    channel is given the mean score (probability or logit) of the scored ones, so that it still
-    counts in the sum.
+    ``channels=k`` scores only ``k`` channels per image. With ``rank="cluster"`` (the default
+    here; no backward pass) a channel's score depends only on its mask, so the channels with any
+    positive activation are grouped by their masks: their maps at the layer's resolution, scaled to
+    ``[0, 1]``, are split into ``k`` clusters by k-means (``kmeans_representatives``), the member
+    nearest each centroid is scored, and every channel takes the score of the scored channel whose
+    map is nearest its own. Under ``weights="probability"`` channels without positive activation
+    add nothing to the map and are left out (under ``"channel_softmax"`` every channel's score
+    enters the softmax, so all are clustered); with at most ``k`` distinct maps among those the
+    result is the full method's (to float rounding: equal maps give equal masks).
+    (EfficientNet-Lite0, 1280 channels, ``k = 64``: Spearman 0.990–1.000 with the full map on five
+    photos, against 0.842–0.997 for ``rank="gradient"``; ``benchmarks/fast_cam.py``.) With
+    ``rank="gradient"`` (those with the largest ``sum_ij ReLU(g_k) ReLU(A_k)``, positive evidence
+    for the target) or ``"mass"``, every other channel is given the mean score (probability or
+    logit) of the scored ones, so that it still counts in the sum.
     """
 
     name = "scorecam"
     summary = "Score-CAM: channels weighted by the class probability of the input they mask (forward passes only)."
+    ranks = RANKS + ("cluster",)
 
-    def __init__(self, batch_size: int | None = None, channels: int | None = None, rank: str = "gradient",
+    def __init__(self, batch_size: int | None = None, channels: int | None = None, rank: str = "cluster",
                  weights: str = "probability") -> None:
         if weights not in SCORECAM_WEIGHTS:
             raise ValueError(f"weights must be one of {SCORECAM_WEIGHTS}, got {weights!r}")
@@ -291,23 +355,39 @@ class ScoreCAM(ForwardCAM):
                         acts: torch.Tensor) -> torch.Tensor:
         from vlx.attribute.gradient import target_rows
 
-        chosen, _ = self.selected(model, x, target, module, acts)
+        by_cluster = self.rank == "cluster" and self.channels is not None and self.channels < acts.shape[1]
+        chosen = None if by_cluster else self.selected(model, x, target, module, acts)[0]
         maps = []
         bs = self.batch_size or model.batch_size
         for i in range(acts.shape[0]):
             t_i = target_rows(target, [i])
             a_i = acts[i].float()                                          # (C, h, w)
+            if by_cluster:
+                # probability weights: channels without positive activation add nothing, leave them
+                # out; channel_softmax: every channel's score enters the softmax, keep them all
+                alive = a_i.clamp_min(0).sum(dim=(1, 2)) > 0 if self.weights_mode == "probability" \
+                    else torch.ones(a_i.shape[0], dtype=torch.bool, device=a_i.device)
+                live = torch.nonzero(alive)[:, 0]
+                planes = _minmax(a_i[live, None])[:, 0].reshape(len(live), -1)
+                reps, nearest = kmeans_representatives(planes, self.channels)
+                pick = live[reps]
+            else:
+                pick = chosen[i]
             scores = []
-            for c0 in range(0, chosen.shape[1], bs):
-                a = a_i[chosen[i, c0:c0 + bs], None]                       # (n, 1, h, w)
+            for c0 in range(0, len(pick), bs):
+                a = a_i[pick[c0:c0 + bs], None]                            # (n, 1, h, w)
                 m = _minmax(F.interpolate(a, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False))
                 out = model.logits(x[i:i + 1] * m.to(x.dtype)).float()
                 if self.weights_mode == "probability":
                     out = out.softmax(-1)
                 scores.append(target_rows(t_i, [0] * m.shape[0]).score(out))
-            scored = torch.cat(scores)
-            s = scored.mean().expand(a_i.shape[0]).clone()                 # unscored channels: the mean
-            s[chosen[i]] = scored
+            scored = torch.cat(scores) if scores else a_i.new_zeros(0)
+            if by_cluster:
+                s = a_i.new_zeros(a_i.shape[0])                            # dead channels add nothing
+                s[live] = scored[nearest]
+            else:
+                s = scored.mean().expand(a_i.shape[0]).clone()             # unscored channels: the mean
+                s[pick] = scored
             w = s.softmax(0) if self.weights_mode == "channel_softmax" else s
             maps.append(torch.relu((w[:, None, None] * a_i.clamp_min(0)).sum(0)))
         return torch.stack(maps)
