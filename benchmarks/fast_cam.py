@@ -9,7 +9,7 @@ Both run with the same batch size; the fast one runs first for half the images a
 other half. Nothing is asserted; the goal (issue 15) is Spearman >= 0.95 at <= 10% of the time.
 
     .venv/bin/python benchmarks/fast_cam.py [--methods scorecam,ablationcam] [--channels 64]
-        [--rank gradient] [--batch-size 32] [--scorecam-weights probability] [--images a.png,b.jpg]
+        [--rank auto] [--batch-size 32] [--scorecam-weights probability] [--images a.png,b.jpg]
         [--no-skimage]
 """
 
@@ -67,7 +67,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--methods", default="scorecam,ablationcam")
     ap.add_argument("--channels", type=int, default=64)
-    ap.add_argument("--rank", default="gradient")
+    ap.add_argument("--rank", default="auto", help="auto: each method's default (Score-CAM cluster, Ablation-CAM gradient)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--scorecam-weights", default="probability", help="probability (paper) or channel_softmax")
     ap.add_argument("--images", default="")
@@ -87,7 +87,8 @@ def main() -> None:
         for mname in args.methods.split(","):
             extra = {"weights": args.scorecam_weights} if mname == "scorecam" else {}
             full_m = get_method(mname, batch_size=args.batch_size, **extra)
-            fast_m = get_method(mname, batch_size=args.batch_size, channels=args.channels, rank=args.rank, **extra)
+            rank = {} if args.rank == "auto" else {"rank": args.rank}
+            fast_m = get_method(mname, batch_size=args.batch_size, channels=args.channels, **rank, **extra)
             order = [("fast", fast_m), ("full", full_m)] if n % 2 == 0 else [("full", full_m), ("fast", fast_m)]
             res = {}
             for tag, m in order:
