@@ -181,3 +181,35 @@ def test_kmeans_plus_plus_follows_its_sampling_law():
     second = [kmeans_plus_plus(v3, 2, torch.Generator().manual_seed(s)).tolist() for s in range(3000)]
     from_zero = [c[1] for c in second if c[0] == 0]
     assert 0.97 < sum(c == 2 for c in from_zero) / len(from_zero) <= 1.0
+
+
+def test_distances_of_equal_rows_are_exactly_zero():
+    from vlx.attribute.cam import _dist
+
+    v = torch.rand(60, 49, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert torch.equal(_dist(v, v).diagonal(), torch.zeros(60, dtype=torch.float64))   # the matrix-product path is not
+    np.testing.assert_allclose(_dist(v[:3], v[3:5]).numpy(),
+                               np.sqrt(((v[:3, None].numpy() - v[None, 3:5].numpy()) ** 2).sum(-1)), rtol=1e-12)
+
+
+def test_kmeans_depends_on_its_seed_alone():
+    v = torch.rand(60, 49, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    runs = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        runs.append((kmeans_representatives(v, 5), kmeans_plus_plus(v, 5, torch.Generator().manual_seed(4))))
+    (a, pa), (b, pb) = runs
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and torch.equal(pa, pb)
+    explicit = kmeans_representatives(v, 5, iters=20, seed=0)
+    assert torch.equal(a[0], explicit[0])                                        # the defaults
+    assert not torch.equal(a[0], kmeans_representatives(v, 5, seed=1)[0])       # the seed matters here
+
+
+def test_lloyd_moves_a_single_members_centroid_onto_it():
+    rng = np.random.default_rng(5)
+    v = np.concatenate([rng.normal(size=(20, 3)), [[50.0, 50.0, 50.0]]])
+    start = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [40.0, 40.0, 40.0]])
+    ref, _ = kmeans2(v, start.copy(), iter=2, minit="matrix")
+    ours = lloyd(torch.from_numpy(v), torch.from_numpy(start), 2).numpy()
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(ours[2], v[-1])
