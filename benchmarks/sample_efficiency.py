@@ -363,7 +363,7 @@ def score_photo(model, out: Path, photo: str, batch: int) -> tuple[list[dict], d
             for j in range(4):
                 n = len(v) >> j
                 runs.append({"photo": photo, "method": "rise", "tool": k[1], "n": n, "seed": seed,
-                             **errors(rise_map([(masks[k][:n], v[:n])]), ref)})
+                             **errors(rise_map([(masks[k][:n], v[:n])]), ref, ref_se)})
     return runs, refinfo
 
 
