@@ -21,6 +21,8 @@ from vlx.attribute.cam import kmeans_plus_plus, kmeans_representatives, lloyd
 from vlx.models.classifier import ImageClassifier, Preprocess
 from vlx.types import ClassTarget
 
+from test_oracle_cam import bilinear          # the numpy bilinear oracle (half-pixel centres) of the CAM tests
+
 S, G, CLASSES = 16, 4, 3
 
 
@@ -59,16 +61,6 @@ def planted():
                             Preprocess((S, S), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), torch.device("cpu"))
     x = torch.rand((1, 3, S, S), generator=torch.Generator().manual_seed(2))
     return model, module, x, w
-
-
-def bilinear(img: np.ndarray, size: int) -> np.ndarray:
-    n = img.shape[-1]
-    src = np.maximum((np.arange(size) + 0.5) * n / size - 0.5, 0.0)
-    i0 = np.floor(src).astype(int)
-    i1 = np.minimum(i0 + 1, n - 1)
-    f = src - i0
-    rows = img[..., i0, :] * (1 - f)[:, None] + img[..., i1, :] * f[:, None]
-    return rows[..., i0] * (1 - f) + rows[..., i1] * f
 
 
 def np_scores(a: np.ndarray, w: np.ndarray, x: np.ndarray, t: int, weights: str) -> np.ndarray:
