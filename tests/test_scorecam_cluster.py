@@ -205,3 +205,13 @@ def test_lloyd_moves_a_single_members_centroid_onto_it():
     ours = lloyd(torch.from_numpy(v), torch.from_numpy(start), 2).numpy()
     np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(ours[2], v[-1])
+
+
+def test_cluster_rank_on_a_dead_layer_scores_nothing(planted):
+    model, module, x, w = planted
+    module.a = -torch.ones_like(module.a) - torch.rand(module.a.shape, generator=torch.Generator().manual_seed(0))
+    module.images = 0
+    ours = get_method("scorecam", channels=2).attribute(model, x, ClassTarget(0), "layer")
+    assert module.images == 1 and torch.equal(ours, torch.zeros_like(ours))     # the full map is 0 too
+    reps, nearest = kmeans_representatives(torch.zeros((0, 5)), 3)
+    assert reps.shape == (0,) and nearest.shape == (0,) and reps.dtype == torch.long
