@@ -15,8 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-IMAGES = sorted(p for p in (ROOT / "examples" / "images").glob("*") if "_mask" not in p.stem)   # photos, not masks
+from photos import bundled_photos          # benchmarks/photos.py (this script's folder)
+
+IMAGES = bundled_photos()
 
 
 def main() -> None:

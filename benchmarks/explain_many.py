@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from photos import bundled_photos          # benchmarks/photos.py (this script's folder)
 
 
 def photos(n: int) -> list[np.ndarray]:
@@ -24,8 +23,7 @@ def photos(n: int) -> list[np.ndarray]:
     from PIL import Image
     from skimage import data
 
-    base = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((ROOT / "examples" / "images").glob("*"))
-            if "_mask" not in p.stem]
+    base = [np.asarray(Image.open(p).convert("RGB")) for p in bundled_photos()]
     base += [data.astronaut(), data.coffee(), data.rocket(), data.chelsea()]
     return [base[i % len(base)] for i in range(n)]
 

@@ -27,7 +27,7 @@ from vlx.attribute.base import get_method, upsample
 from vlx.models import load_classifier
 from vlx.types import ClassTarget
 
-ROOT = Path(__file__).resolve().parent.parent
+from photos import bundled_photos          # benchmarks/photos.py (this script's folder)
 
 
 def rankdata(a: np.ndarray) -> np.ndarray:
@@ -47,8 +47,7 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
 def images(extra: list[str], skimage: bool) -> list[tuple[str, np.ndarray]]:
     from PIL import Image
 
-    photos = [p for p in sorted((ROOT / "examples" / "images").iterdir()) if "_mask" not in p.stem]   # not masks
-    paths = photos + [Path(p) for p in extra]
+    paths = bundled_photos() + [Path(p) for p in extra]
     out = [(p.name, np.asarray(Image.open(p).convert("RGB"))) for p in paths if p.suffix.lower() in (".png", ".jpg", ".jpeg")]
     if skimage:
         from skimage import data

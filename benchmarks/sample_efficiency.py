@@ -59,6 +59,7 @@ KERNEL_WIDTH, RIDGE, N_PLAYERS, GRID = 0.25, 1.0, 50, 7
 PEER_N = (250, 500)
 VLX_N = (128, 256)
 RISE_IID_N, RISE_SOBOL_N = 512, 256
+METRICS = ("rel_l2", "rel_l2_debiased", "one_minus_spearman")     # errors() keys, as reported and plotted
 
 
 # ----------------------------------------------------------------------------- inputs and game
@@ -226,17 +227,15 @@ def rise_masks(game: Game, sampler: str, n: int, seed: int) -> torch.Tensor:
     return torch.cat([m.mask_chunk(state, i, min(n, i + 256)) for i in range(0, n, 256)])
 
 
-def rise_map(parts: list[tuple[torch.Tensor, torch.Tensor]], with_se: bool = False):
+def rise_map(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
     """vlx's RISE map ``(h, w)`` (``MaskMoments``, centred, p = 1/2) over ``(masks, scores)`` parts,
-    and with ``with_se`` its per-pixel standard error ``(h, w)``."""
+    and its per-pixel standard error ``(h, w)``."""
     from vlx.attribute.sampling import MaskMoments
 
     acc = MaskMoments()
     for masks, scores in parts:
         acc.update(masks, scores)
-    if with_se:
-        return acc.map(0.5, centred=True)[0], acc.stderr(0.5, centred=True)[0]
-    return acc.map(0.5, centred=True)[0]
+    return acc.map(0.5, centred=True)[0], acc.stderr(0.5, centred=True)[0]
 
 
 # ----------------------------------------------------------------------------- driver
@@ -353,8 +352,8 @@ def score_photo(model, out: Path, photo: str, batch: int) -> tuple[list[dict], d
     ref_masks = rise_masks(game, "sobol", len(est["rise-ref"]), 10_000)
     for seed in seeds:
         parts = [(ref_masks, est["rise-ref"])] + [(masks[k], v) for k, v in rise.items() if k[2] != seed]
-        ref, ref_se = rise_map(parts, with_se=True)
-        half = rise_map([(ref_masks, est["rise-ref"])])
+        ref, ref_se = rise_map(parts)
+        half, _ = rise_map([(ref_masks, est["rise-ref"])])
         refinfo[("rise", seed)] = {"rows": sum(len(p[1]) for p in parts),
                                    "dedicated_vs_pooled_rel_l2": float((half - ref).norm() / ref.norm())}
         for k, v in rise.items():
@@ -363,7 +362,7 @@ def score_photo(model, out: Path, photo: str, batch: int) -> tuple[list[dict], d
             for j in range(4):
                 n = len(v) >> j
                 runs.append({"photo": photo, "method": "rise", "tool": k[1], "n": n, "seed": seed,
-                             **errors(rise_map([(masks[k][:n], v[:n])]), ref, ref_se)})
+                             **errors(rise_map([(masks[k][:n], v[:n])])[0], ref, ref_se)})
     return runs, refinfo
 
 
@@ -401,7 +400,7 @@ def report(args) -> None:
     (out / "results.json").write_text(json.dumps(runs, indent=1))
     seeds = sorted({r["seed"] for r in runs})
     print(f"photos: {', '.join(photos)}; seeds: {len(seeds)}; config: {(out / 'config.json').read_text()}")
-    for metric in ("rel_l2", "rel_l2_debiased", "one_minus_spearman"):
+    for metric in METRICS:
         print(f"\n[{metric}] method  peer  peer@500  vlx@256  vlx samples to match  ratio")
         for method in ("kernelshap", "lime"):
             vn, ve = _curve(runs, method, "vlx", metric)
@@ -429,10 +428,9 @@ def plot(runs, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = ("rel_l2", "rel_l2_debiased", "one_minus_spearman")
-    fig, axes = plt.subplots(len(metrics), 3, figsize=(13, 11))
+    fig, axes = plt.subplots(len(METRICS), 3, figsize=(13, 11))
     for col, method in enumerate(("kernelshap", "lime", "rise")):
-        for row, metric in enumerate(metrics):
+        for row, metric in enumerate(METRICS):
             ax = axes[row, col]
             for tool in sorted({r["tool"] for r in runs if r["method"] == method}):
                 ns, es = _curve(runs, method, tool, metric)
