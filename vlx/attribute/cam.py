@@ -208,14 +208,10 @@ def kmeans_representatives(v: torch.Tensor, k: int, iters: int = 20, seed: int =
     v = v.double()
     if len(v) == 0:
         return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
-    distinct, inverse = torch.unique(v, dim=0, return_inverse=True)
-    if len(distinct) <= k:
-        first = torch.full((len(distinct),), len(v), dtype=torch.long).scatter_reduce_(
-            0, inverse, torch.arange(len(v)), "amin")
-        reps = first.sort().values
-        return reps, _dist(v, v[reps]).argmin(1)
-    c = lloyd(v, v[kmeans_plus_plus(v, k, torch.Generator().manual_seed(seed))], iters)
-    reps = _dist(c, v).argmin(1).unique()
+    distinct = torch.unique(v, dim=0)
+    centres = distinct if len(distinct) <= k else lloyd(
+        v, v[kmeans_plus_plus(v, k, torch.Generator().manual_seed(seed))], iters)
+    reps = _dist(centres, v).argmin(1).unique()          # the first row at each distinct row's distance 0
     return reps, _dist(v, v[reps]).argmin(1)
 
 
@@ -368,9 +364,8 @@ class ScoreCAM(ForwardCAM):
             if by_cluster:
                 # probability weights: channels without positive activation add nothing, leave them
                 # out; channel_softmax: every channel's score enters the softmax, keep them all
-                alive = a_i.clamp_min(0).sum(dim=(1, 2)) > 0 if self.weights_mode == "probability" \
-                    else torch.ones(a_i.shape[0], dtype=torch.bool, device=a_i.device)
-                live = torch.nonzero(alive)[:, 0]
+                live = torch.nonzero(a_i.clamp_min(0).sum(dim=(1, 2)) > 0)[:, 0] if self.weights_mode == "probability" \
+                    else torch.arange(a_i.shape[0], device=a_i.device)
                 planes = _minmax(a_i[live, None])[:, 0].flatten(1)
                 reps, nearest = kmeans_representatives(planes, self.channels)
                 pick = live[reps]
